@@ -1,0 +1,143 @@
+"""``prac bench``: the savings claim, measured side by side in one run.
+
+    prac bench --config configs/fashion_mnist_lenet.yaml --seeds 3 --out artifacts/bench
+
+For each seed: build the PrAC set, then search tickets with full-data IMP (the baseline),
+PrAC IMP, a random subset of the PrAC set's size (same scaled epochs), and full-data IMP
+with its epochs cut to spend PrAC's steps (the compute-matched control). Every round's
+ticket is retrained on the full training split from its rewind point and tested; the
+PrAC ticket's masks are also retrained from a fresh random initialisation (Frankle &
+Carbin's control). Every piece is cached (PrAC sets, runs, retrains), so an interrupted
+benchmark resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from pipelines import bench_report
+from pipelines.build_prac import build_prac
+from pipelines.common import dataset, device, new_model, on_device
+from pipelines.find_ticket import find_ticket, retrain, round_seed
+from prac import paths
+from prac.config import Config
+from prac.errors import PracError
+from prac.progress import say
+from prac.store import load_tensors, read_json, write_json
+
+METHODS = ("full", "prac", "random", "matched", "reinit")
+
+
+def with_changes(cfg: Config, **groups) -> Config:
+    return dataclasses.replace(cfg, **{g: dataclasses.replace(getattr(cfg, g), **kw) for g, kw in groups.items()})
+
+
+def method_config(cfg: Config, method: str, prac_fraction: float) -> Config:
+    base = cfg.prune.search_epochs or cfg.train.epochs
+    if method == "full":  # plain IMP: every round trains the full split for train.epochs, rewinding
+        return with_changes(cfg, select={"subset": "full"}, prune={"search": "rewind", "search_epochs": None})
+    if method == "matched":  # full split, epochs cut so each round spends PrAC's steps (f^2 of a full round)
+        return with_changes(cfg, select={"subset": "full", "scale_epochs": False},
+                            prune={"search_epochs": base * prac_fraction ** 2})
+    if method == "random":
+        return with_changes(cfg, select={"subset": "random"})
+    return with_changes(cfg, select={"subset": "prac"})
+
+
+def retrained_rounds(cfg: Config, run: dict, out, progress, reinit: bool = False) -> list[dict]:
+    """Retrain every round's ticket on the full split; cached per round under the run folder."""
+    rdir = Path(run["run_dir"])
+    cache_file = rdir / ("retrain_reinit.json" if reinit else "retrain.json")
+    done = read_json(cache_file) if cache_file.is_file() else {}
+    data = dataset(cfg.dataset)
+    dev = device()
+    t = on_device(data, dev)
+    history = load_tensors(rdir / "masks.safetensors")
+    rewind = {k[7:]: v.to(dev) for k, v in load_tensors(rdir / "ticket.safetensors").items() if k.startswith("rewind.")}
+    results = []
+    for x in run["rounds"]:
+        r = x["round"]
+        if r == 0:
+            results.append({"round": 0, "density": 1.0, "test_acc": run["dense_test_acc"], "steps": x["steps"]})
+            continue
+        if str(r) not in done:
+            masks = {k.split(".", 1)[1]: m.to(dev) for k, m in history.items() if k.startswith(f"round{r}.")}
+            model = new_model(cfg, data, dev, seed=cfg.seed + 7919 if reinit else None)
+            start = dict(model.state_dict()) if reinit else rewind
+            acc, _ = retrain(cfg, t, start, masks, model, round_seed(cfg.seed, 20_000 + r), progress,
+                             f"retrain {'re-init ' if reinit else ''}round {r}")
+            done[str(r)] = acc
+            write_json(cache_file, done)
+        results.append({"round": r, "density": x["density"], "test_acc": done[str(r)], "steps": x["steps"]})
+    return results
+
+
+def composition_by_class(cfg: Config, entry) -> dict[str, list[int]]:
+    """Per class: PrAC members that are hard-to-memorize only, flipped only, or both."""
+    st = entry.stats()
+    y = dataset(cfg.dataset).y_train
+    k = int(y.max()) + 1
+    hard = (st["forgetting_events"] > entry.meta["threshold"]) | st["never_learned"]
+    flip = st["prune_flipped"]
+    return {name: torch.bincount(y[sel], minlength=k).tolist()
+            for name, sel in (("hard_only", hard & ~flip), ("flipped_only", flip & ~hard), ("both", hard & flip))}
+
+
+def run_seed(cfg: Config, out, progress) -> dict:
+    """All methods for one seed: per method, its per-round retrained accuracies and costs."""
+    t0 = time.perf_counter()
+    entry = build_prac(cfg, out, progress)
+    build_seconds = entry.meta["dense"]["seconds"]
+    f = entry.meta["prac_fraction"]
+    res = {"prac_fraction": f, "composition_by_class": composition_by_class(cfg, entry)}
+    for method in METHODS:
+        if method == "reinit":
+            run = res["prac"]["run"]
+            rounds = retrained_rounds(method_config(cfg, "prac", f), run, out, progress, reinit=True)
+            res[method] = {"rounds": rounds, "steps_total": run["steps_total"], "wall_seconds": None, "run": run}
+            continue
+        mcfg = method_config(cfg, method, f)
+        run = find_ticket(mcfg, entry, out, progress)
+        if method == "full":
+            # full-data IMP's rounds already are its tickets trained on the full split
+            rounds = [{"round": x["round"], "density": x["density"], "test_acc": x["test_acc"], "steps": x["steps"]}
+                      for x in run["rounds"]]
+        else:
+            rounds = retrained_rounds(mcfg, run, out, progress)
+        # the dense round is built once and shared: each method's search time includes it
+        res[method] = {"rounds": rounds, "steps_total": run["steps_total"],
+                       "wall_seconds": run["search_seconds"] + build_seconds, "run": run,
+                       "retrain_steps": run["retrain_steps"], "retrain_seconds": run["retrain_seconds"]}
+    res["seconds"] = time.perf_counter() - t0
+    return res
+
+
+def run_bench(what: str, cfg: Config, seeds: int, out, progress) -> dict:
+    if what == "speed":
+        from pipelines.speed import run_speed
+
+        return run_speed(cfg, out, progress)
+    if seeds < 1:
+        raise PracError(f"--seeds {seeds} must be at least 1")
+    out = Path(out) if out else paths.DEFAULT_ROOT / "bench"
+    bdir = out  # bench.json beside the PrAC sets and runs it measured
+    per_seed = []
+    for s in range(seeds):
+        scfg = dataclasses.replace(cfg, seed=cfg.seed + s)
+        say(f"[bold]seed {scfg.seed}[/bold] ({s + 1} of {seeds})")
+        per_seed.append(run_seed(scfg, out, progress))
+    summary = bench_report.summarise(per_seed)
+    summary["config"] = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    summary["seeds"] = [cfg.seed + s for s in range(seeds)]
+    summary["hardware"] = bench_report.hardware()
+    bdir.mkdir(parents=True, exist_ok=True)
+    bench_report.write(bdir, summary)
+    say(f"wrote {bdir}/bench.json, bench.md and plots")
+    print(f"bench: {bdir}")
+    print(bench_report.headline(summary))
+    return summary

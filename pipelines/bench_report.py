@@ -1,0 +1,154 @@
+"""Turn per-seed benchmark results into ``bench.json``, ``bench.md`` and PNG plots."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+from pathlib import Path
+
+import torch
+
+from prac.store import write_json
+
+LABELS = {"full": "full-data IMP", "prac": "PrAC IMP", "random": "random subset IMP",
+          "matched": "full-data IMP, compute-matched", "reinit": "PrAC mask, random re-init"}
+
+
+def _mean_std(xs: list[float]) -> tuple[float, float]:
+    return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
+
+
+def summarise(per_seed: list[dict]) -> dict:
+    methods = {}
+    for m in LABELS:
+        runs = [s[m] for s in per_seed]
+        n_rounds = min(len(r["rounds"]) for r in runs)
+        rounds = []
+        for i in range(n_rounds):
+            accs = [r["rounds"][i]["test_acc"] for r in runs]
+            mean, std = _mean_std(accs)
+            rounds.append({"round": i, "density": statistics.fmean(r["rounds"][i]["density"] for r in runs),
+                           "test_acc_mean": mean, "test_acc_std": std,
+                           "steps": round(statistics.fmean(r["rounds"][i]["steps"] for r in runs))})
+        walls = [r["wall_seconds"] for r in runs if r["wall_seconds"] is not None]
+        methods[m] = {"label": LABELS[m], "rounds": rounds,
+                      "steps_total": round(statistics.fmean(r["steps_total"] for r in runs)),
+                      "wall_seconds": statistics.fmean(walls) if walls else None,
+                      "retrain_steps": round(statistics.fmean(r.get("retrain_steps", 0) for r in runs)),
+                      "retrain_seconds": statistics.fmean(r.get("retrain_seconds", 0.0) for r in runs)}
+    full, prac = methods["full"], methods["prac"]
+
+    def gap(a: str, b: str, i: int) -> float:  # percentage points by which method a trails b in round i
+        return 100 * (methods[b]["rounds"][i]["test_acc_mean"] - methods[a]["rounds"][i]["test_acc_mean"])
+
+    last = len(prac["rounds"]) - 1
+    return {
+        "methods": methods,
+        "prac_fraction": statistics.fmean(s["prac_fraction"] for s in per_seed),
+        "composition_by_class": per_seed[0]["composition_by_class"],
+        "iteration_savings": 1 - prac["steps_total"] / full["steps_total"],
+        "iteration_savings_end_to_end": 1 - (prac["steps_total"] + prac["retrain_steps"]) / full["steps_total"],
+        "wall_ratio": prac["wall_seconds"] / full["wall_seconds"],
+        "wall_ratio_end_to_end": (prac["wall_seconds"] + prac["retrain_seconds"]) / full["wall_seconds"],
+        "parity_gap_pp": max(gap("prac", "full", i) for i in range(1, last + 1)),
+        "random_subset_gap_pp": -gap("prac", "random", last),   # > 0: PrAC beats the random subset
+        "matched_gap_pp": -gap("prac", "matched", last),         # > 0: PrAC beats compute-matched full IMP
+        "reinit_gap_pp": -gap("prac", "reinit", last),           # > 0: the rewind weights matter
+        "seconds": sum(s["seconds"] for s in per_seed),
+    }
+
+
+def hardware() -> str:
+    dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
+    return f"{dev}, {os.cpu_count()} cores, {platform.machine()}, torch {torch.__version__} " \
+           f"({torch.get_num_threads()} threads)"
+
+
+def headline(s: dict) -> str:
+    return (f"iteration savings {100 * s['iteration_savings']:.1f} % (end to end "
+            f"{100 * s['iteration_savings_end_to_end']:.1f} %), wall ratio {s['wall_ratio']:.3f}, parity gap "
+            f"{s['parity_gap_pp']:+.2f} pp, PrAC minus random subset at the sparsest round "
+            f"{s['random_subset_gap_pp']:+.2f} pp")
+
+
+def markdown(s: dict) -> str:
+    ms = s["methods"]
+    lines = [f"# Benchmark: {s['config']['model']['name']} on {s['config']['dataset']['kind']}", "",
+             f"Seeds {s['seeds']}; {s['hardware']}; PrAC set {100 * s['prac_fraction']:.1f} % of the training split.",
+             "", headline(s), "",
+             "Test accuracy (%) of each round's ticket retrained on the full training split, mean ± std over seeds:", "",
+             "| weights left % | " + " | ".join(ms[m]["label"] for m in ms) + " |",
+             "|---:|" + "---:|" * len(ms)]
+    for i, r in enumerate(ms["prac"]["rounds"]):
+        cells = [f"{100 * ms[m]['rounds'][i]['test_acc_mean']:.2f} ± {100 * ms[m]['rounds'][i]['test_acc_std']:.2f}"
+                 for m in ms]
+        lines.append(f"| {100 * r['density']:.1f} | " + " | ".join(cells) + " |")
+    lines += ["", "| method | optimizer steps (search) | search wall s (build included) | final retrain steps |",
+              "|---|---:|---:|---:|"]
+    for m in ms:
+        w = ms[m]["wall_seconds"]
+        lines.append(f"| {ms[m]['label']} | {ms[m]['steps_total']:,} | {'–' if w is None else f'{w:.1f}'} "
+                     f"| {ms[m]['retrain_steps']:,} |")
+    return "\n".join(lines) + "\n"
+
+
+def plots(bdir: Path, s: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ms = s["methods"]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    dense = ms["full"]["rounds"][0]
+    ax.axhspan(100 * (dense["test_acc_mean"] - dense["test_acc_std"]), 100 * (dense["test_acc_mean"] + dense["test_acc_std"]),
+               color="grey", alpha=0.25, label="dense network")
+    for m, v in ms.items():
+        r = v["rounds"][1:]
+        ax.errorbar([100 * x["density"] for x in r], [100 * x["test_acc_mean"] for x in r],
+                    yerr=[100 * x["test_acc_std"] for x in r], marker="o", ms=3, capsize=2, label=v["label"])
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel("weights remaining (%)")
+    ax.set_ylabel("test accuracy (%) after full-data retrain")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(bdir / "accuracy_vs_density.png", dpi=120)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for m, v in ms.items():
+        if m == "reinit":
+            continue
+        cum, total = [], 0
+        for x in v["rounds"]:
+            total += x["steps"]
+            cum.append(total)
+        ax.plot(range(len(cum)), cum, marker="o", ms=3, label=v["label"])
+    ax.set_yscale("log")
+    ax.set_xlabel("round")
+    ax.set_ylabel("cumulative optimizer steps")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(bdir / "steps_vs_rounds.png", dpi=120)
+    plt.close(fig)
+
+    comp = s["composition_by_class"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    bottom = [0] * len(comp["hard_only"])
+    for name in ("hard_only", "flipped_only", "both"):
+        ax.bar(range(len(bottom)), comp[name], bottom=bottom, label=name.replace("_", " "))
+        bottom = [a + b for a, b in zip(bottom, comp[name])]
+    ax.set_xlabel("class")
+    ax.set_ylabel("samples in the PrAC set (seed 0)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(bdir / "prac_composition.png", dpi=120)
+    plt.close(fig)
+
+
+def write(bdir: Path, s: dict) -> None:
+    plots(bdir, s)
+    (bdir / "bench.md").write_text(markdown(s))
+    write_json(bdir / "bench.json", s)

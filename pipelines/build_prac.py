@@ -1,0 +1,96 @@
+"""Stage 1: dense training with the forgetting tracker, the prune-flip probe, the PrAC set.
+
+    prac build-prac [--config configs/fashion_mnist_lenet.yaml] [--set key=value ...] [--out DIR]
+
+The result is cached under ``<out>/prac/<key>/``; the key hashes everything that
+determines it, so running the same command again is a cache hit and trains nothing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+
+import torch
+
+from pipelines.common import Snapshot, dataset, device, new_model, on_device, state_of
+from prac import cache, paths
+from prac.config import Config, digest, to_dict
+from prac.engine import evaluate, train
+from prac.errors import PracError
+from prac.progress import say
+from prac.select import prac_indices, prune_flips
+from prac.track import ForgettingTracker
+
+
+def prac_key(cfg: Config, fingerprint: str) -> str:
+    """Hash of the dataset content and split, the source model, its training and seed,
+    the selection rule and the probe's pruning settings."""
+    probe = {"rate": cfg.prune.rate, "out_rate": cfg.prune.out_rate, "scope": cfg.prune.scope,
+             "rewind_step": cfg.prune.rewind_step}
+    return digest("prac-set", fingerprint, cfg.model, cfg.train, cfg.seed, {"threshold": cfg.select.threshold}, probe)
+
+
+def build_prac(cfg: Config, out=None, progress=None) -> cache.Entry:
+    data = dataset(cfg.dataset)
+    key = prac_key(cfg, data.fingerprint)
+    path = paths.prac_dir(out, key)
+    if (path / cache.META).is_file():
+        say(f"PrAC set {key[:12]} is cached: nothing to train")
+        return cache.load(path)
+    paths.prac_root(out).mkdir(parents=True, exist_ok=True)  # fail early on an unwritable root
+
+    dev = device()
+    t = on_device(data, dev)
+    n = data.train_size
+    model = new_model(cfg, data, dev)
+    init = state_of(model)
+    tracker = ForgettingTracker(n, device=dev)
+    snap = Snapshot(cfg.prune.rewind_step)
+    start = time.perf_counter()
+    stats = train(model, t["x_train"], t["y_train"], torch.arange(n), cfg.train, epochs=cfg.train.epochs,
+                  seed=cfg.seed, listeners=[tracker, snap], progress=progress, label=f"dense {cfg.model.name}")
+    if cfg.prune.rewind_step > stats.steps:
+        raise PracError(f"prune.rewind_step={cfg.prune.rewind_step} is beyond the dense run's {stats.steps} steps; "
+                        "lower it")
+    rewind = init if cfg.prune.rewind_step == 0 else snap.state
+    flipped = prune_flips(model, None, t["x_train"], cfg.prune.rate, cfg.prune.out_rate, cfg.prune.scope)
+    index = prac_indices(tracker.forgetting_events.cpu(), tracker.never_learned.cpu(), flipped, cfg.select.threshold)
+    seconds = time.perf_counter() - start
+    if len(index) == 0:
+        raise PracError("the PrAC set is empty (no sample was forgotten, never learned or flipped); "
+                        "lower select.threshold or train fewer epochs")
+
+    hard = ((tracker.forgetting_events.cpu() > cfg.select.threshold) | tracker.never_learned.cpu())
+    y = data.y_train
+    meta = {
+        "key": key,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "dataset": data.kind,
+        "fingerprint": data.fingerprint,
+        "model": cfg.model.name,
+        "seed": cfg.seed,
+        "threshold": cfg.select.threshold,
+        "config": to_dict(cfg),
+        "world_size": 1,
+        "train_size": n,
+        "prac_size": len(index),
+        "prac_fraction": len(index) / n,
+        "composition": {"hard_only": int((hard & ~flipped).sum()), "flipped_only": int((flipped & ~hard).sum()),
+                        "both": int((hard & flipped).sum())},
+        "class_counts": torch.bincount(y, minlength=data.num_classes).tolist(),
+        "prac_class_counts": torch.bincount(y[index], minlength=data.num_classes).tolist(),
+        "dense": {"steps": stats.steps, "samples": stats.samples, "seconds": seconds,
+                  "val_acc": evaluate(model, t["x_val"], t["y_val"]),
+                  "test_acc": evaluate(model, t["x_test"], t["y_test"]),
+                  "rewind_step": cfg.prune.rewind_step},
+    }
+    tstats = {"index": index, "forgetting_events": tracker.forgetting_events, "never_learned": tracker.never_learned,
+              "prune_flipped": flipped, "presentations": tracker.presentations,
+              "first_learned": tracker.first_learned}
+    dense = {**{f"init.{k}": v for k, v in init.items()}, **{f"rewind.{k}": v for k, v in rewind.items()},
+             **{f"trained.{k}": v for k, v in state_of(model).items()}}
+    entry = cache.publish(path, {cache.STATS: tstats, cache.DENSE: dense}, meta)
+    say(f"PrAC set: {len(index):,} of {n:,} samples ({100 * len(index) / n:.1f} %); dense test accuracy "
+        f"{100 * meta['dense']['test_acc']:.2f} % after {stats.steps:,} steps in {seconds:.1f} s")
+    return entry

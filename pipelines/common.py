@@ -1,0 +1,47 @@
+"""Helpers shared by the stages: device choice, memoised data, model construction."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from prac.config import Config, DatasetConfig
+from prac.data import Dataset, load_dataset
+from prac.models import build_model
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@functools.lru_cache(maxsize=2)
+def dataset(cfg: DatasetConfig) -> Dataset:
+    """The dataset, loaded once per process (a benchmark asks for it many times)."""
+    return load_dataset(cfg)
+
+
+def on_device(data: Dataset, dev: torch.device) -> dict[str, torch.Tensor]:
+    return {k: getattr(data, k).to(dev) for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
+
+
+def new_model(cfg: Config, data: Dataset, dev: torch.device, seed: int | None = None) -> torch.nn.Module:
+    """The model of ``cfg`` with its initialisation fixed by ``seed`` (default: cfg.seed)."""
+    torch.manual_seed(cfg.seed if seed is None else seed)
+    return build_model(cfg.model, data.input_shape, data.num_classes).to(dev)
+
+
+def state_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+class Snapshot:
+    """Engine listener that keeps the weights after optimizer step ``step`` (rewind point)."""
+
+    def __init__(self, step: int):
+        self.step = step
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def on_step(self, step: int, model: torch.nn.Module) -> None:
+        if step == self.step:
+            self.state = state_of(model)

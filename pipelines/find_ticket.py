@@ -1,0 +1,182 @@
+"""Stage 2: iterative magnitude pruning that trains only on the PrAC set.
+
+    prac find-ticket --prac KEY [--set prune.rounds=13 ...] [--out DIR]
+
+Round 0 is the dense network. When the PrAC set was built with this model, training and
+seed, round 0 *is* the build's dense run (its weights are cached with the set), as in the
+paper's accounting; otherwise (another architecture) round 0 trains on the subset. Each
+later round prunes by magnitude, rewinds (or, with ``prune.search=finetune``, keeps the
+trained weights), and trains on the subset for ``epochs x |subset| / N`` epochs. Every
+round's network is evaluated on the full validation and test splits; the final ticket
+(mask + rewind weights) is retrained on the full training split.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from pipelines.common import Snapshot, dataset, device, new_model, on_device, state_of
+from prac import cache, paths
+from prac.config import Config, digest, to_dict
+from prac.engine import evaluate, steps_for, train
+from prac.errors import PracError
+from prac.progress import say
+from prac.prune import Masks, density, full_masks, hamming, magnitude_masks
+from prac.report import savings, write_report
+from prac.select import prune_flips, random_indices
+from prac.store import read_json, save_tensors
+
+
+class EarlyBird:
+    """Stop a round once the mask that pruning would give now differs from the previous
+    epoch's by less than ``eps`` (normalised Hamming distance) for ``patience`` epochs."""
+
+    def __init__(self, cfg: Config, masks: Masks):
+        self.cfg, self.masks, self.prev, self.calm = cfg, masks, None, 0
+
+    def on_epoch_end(self, epoch: int, model) -> bool:
+        p = self.cfg.prune
+        now = magnitude_masks(model, self.masks, p.rate, p.out_rate, p.scope)
+        self.calm = self.calm + 1 if self.prev is not None and hamming(now, self.prev) < p.eb_eps else 0
+        self.prev = now
+        return self.calm >= p.eb_patience
+
+
+def run_name(cfg: Config, prac_key: str) -> str:
+    h = digest("ticket", prac_key, cfg.model, cfg.train, cfg.prune, cfg.select, cfg.seed)
+    return f"{cfg.model.name}-{cfg.select.subset}-{h[:12]}"
+
+
+def round_seed(seed: int, r: int) -> int:
+    return seed * 1009 + r
+
+
+def subset_for(cfg: Config, entry: cache.Entry, n: int) -> torch.Tensor:
+    index = entry.stats()["index"]
+    if cfg.select.subset == "random":
+        return random_indices(n, len(index), cfg.seed)
+    if cfg.select.subset == "full":
+        return torch.arange(n)
+    return index
+
+
+def dense_is_reusable(cfg: Config, meta: dict) -> bool:
+    """The cached dense run is this run's round 0 when model, training and seed agree."""
+    built = meta["config"]
+    return (built["model"] == to_dict(cfg.model) and built["train"] == to_dict(cfg.train)
+            and built["seed"] == cfg.seed and meta["dense"]["rewind_step"] == cfg.prune.rewind_step)
+
+
+def retrain(cfg: Config, t: dict, rewind: dict, masks: Masks, model, seed: int, progress=None, label="retrain"):
+    """Train the ticket (rewind weights x mask) on the full training split; test accuracy."""
+    model.load_state_dict(rewind)
+    n = len(t["y_train"])
+    st = train(model, t["x_train"], t["y_train"], torch.arange(n), cfg.train, epochs=cfg.train.epochs, seed=seed,
+               masks=masks, progress=progress, label=label)
+    return evaluate(model, t["x_test"], t["y_test"]), st
+
+
+def check_same_data(entry: cache.Entry, fingerprint: str) -> None:
+    if entry.meta["fingerprint"] != fingerprint:
+        raise PracError(f"PrAC set {entry.key[:12]} was built on data with fingerprint {entry.meta['fingerprint'][:12]} "
+                        f"({entry.meta['dataset']}) but this run's data has fingerprint {fingerprint[:12]}; "
+                        "use the dataset settings it was built with, or build a PrAC set for this data")
+
+
+def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dict:
+    data = dataset(cfg.dataset)
+    check_same_data(entry, data.fingerprint)
+    rdir = paths.run_dir(out, run_name(cfg, entry.key))
+    if (rdir / "report.json").is_file():
+        say(f"run {rdir.name} is finished: nothing to do")
+        return {**read_json(rdir / "report.json"), "run_dir": str(rdir)}
+    rdir.mkdir(parents=True, exist_ok=True)
+
+    start = time.perf_counter()
+    dev = device()
+    t = on_device(data, dev)
+    n = data.train_size
+    p = cfg.prune
+    subset = subset_for(cfg, entry, n)
+    model = new_model(cfg, data, dev)
+
+    def scaled_epochs(size: int) -> float:
+        base = p.search_epochs or cfg.train.epochs
+        return base * size / n if cfg.select.scale_epochs else base
+
+    if dense_is_reusable(cfg, entry.meta):
+        weights = entry.dense()
+        init = {k[5:]: v.to(dev) for k, v in weights.items() if k.startswith("init.")}
+        rewind = {k[7:]: v.to(dev) for k, v in weights.items() if k.startswith("rewind.")}
+        model.load_state_dict({k[8:]: v for k, v in weights.items() if k.startswith("trained.")})
+        d = entry.meta["dense"]
+        round0 = {"steps": d["steps"], "samples": d["samples"], "val_acc": d["val_acc"], "test_acc": d["test_acc"], "subset_size": n}
+        dense_seconds = d["seconds"]
+    else:  # another architecture (or training): its dense round trains on the subset too
+        init = state_of(model)
+        snap = Snapshot(p.rewind_step)
+        st = train(model, t["x_train"], t["y_train"], subset, cfg.train, epochs=scaled_epochs(len(subset)),
+                   seed=round_seed(cfg.seed, 0), listeners=[snap], progress=progress, label="round 0 (dense)")
+        if p.rewind_step > st.steps:
+            raise PracError(f"prune.rewind_step={p.rewind_step} is beyond round 0's {st.steps} steps; lower it")
+        rewind = init if p.rewind_step == 0 else snap.state
+        round0 = {"steps": st.steps, "samples": st.samples, "val_acc": evaluate(model, t["x_val"], t["y_val"]),
+                  "test_acc": evaluate(model, t["x_test"], t["y_test"]), "subset_size": len(subset)}
+        dense_seconds = 0.0
+    rounds = [{"round": 0, "density": 1.0, **round0}]
+    masks = full_masks(model)
+    history: dict[str, torch.Tensor] = {}
+    search_start = time.perf_counter()
+    for r in range(1, p.rounds + 1):
+        masks = magnitude_masks(model, masks, p.rate, p.out_rate, p.scope)
+        if p.search == "rewind":
+            model.load_state_dict(rewind)
+        listeners = [EarlyBird(cfg, masks)] if p.early_bird else []
+        st = train(model, t["x_train"], t["y_train"], subset, cfg.train, epochs=scaled_epochs(len(subset)),
+                   seed=round_seed(cfg.seed, r), masks=masks, listeners=listeners, progress=progress,
+                   label=f"round {r}/{p.rounds}")
+        rounds.append({"round": r, "density": density(masks), "val_acc": evaluate(model, t["x_val"], t["y_val"]),
+                       "test_acc": evaluate(model, t["x_test"], t["y_test"]), "steps": st.steps,
+                       "samples": st.samples, "subset_size": len(subset), "stopped_early": st.stopped_early})
+        history.update({f"round{r}.{k}": m for k, m in masks.items()})
+        say(f"round {r}: {100 * density(masks):.2f} % of weights, val {100 * rounds[-1]['val_acc']:.2f} %, "
+            f"test {100 * rounds[-1]['test_acc']:.2f} %, {st.steps:,} steps on {len(subset):,} samples")
+        if cfg.select.probe_every_round and cfg.select.subset == "prac":
+            flips = prune_flips(model, masks, t["x_train"], p.rate, p.out_rate, p.scope)
+            subset = torch.unique(torch.cat([subset, torch.nonzero(flips).flatten()]))
+        if p.target_density is not None and density(masks) <= p.target_density:
+            break
+    search_seconds = time.perf_counter() - search_start
+
+    save_tensors(rdir / "ticket.safetensors", {**{f"mask.{k}": m for k, m in masks.items()},
+                                               **{f"rewind.{k}": v for k, v in rewind.items()}})
+    save_tensors(rdir / "masks.safetensors", history)
+    ticket_acc, rst = retrain(cfg, t, rewind, masks, model, round_seed(cfg.seed, 10_000), progress, "retrain ticket")
+
+    dense_steps = rounds[0]["steps"]
+    steps_total = sum(x["steps"] for x in rounds)
+    full_round = steps_for(cfg.train.epochs, n, cfg.train.batch_size)
+    baseline_total = full_round * len(rounds)  # dense round + the same number of full-data rounds
+    report = {
+        "dataset": data.kind, "model": cfg.model.name, "source_model": entry.meta["model"], "prac_key": entry.key,
+        "subset": cfg.select.subset, "seed": cfg.seed,
+        "prac_size": len(subset_for(cfg, entry, n)), "train_size": n,
+        "dense_test_acc": rounds[0]["test_acc"],
+        "final_density": density(masks), "ticket_test_acc": ticket_acc,
+        "rounds": rounds,
+        "steps_total": steps_total, "dense_steps": dense_steps, "retrain_steps": rst.steps,
+        "baseline_steps_total": baseline_total, "baseline_dense_steps": full_round,
+        **savings(steps_total, dense_steps, baseline_total, full_round, rst.steps),
+        "sample_gradients": sum(x["samples"] for x in rounds),
+        "search_seconds": search_seconds, "dense_seconds": dense_seconds, "retrain_seconds": rst.seconds,
+        "wall_seconds": time.perf_counter() - start,
+        "config": to_dict(cfg),
+    }
+    write_report(rdir, report)
+    say(f"ticket at {100 * density(masks):.2f} % of weights: test accuracy {100 * ticket_acc:.2f} % after the full-data "
+        f"retrain (dense {100 * report['dense_test_acc']:.2f} %); iteration savings "
+        f"{100 * report['iteration_savings']:.1f} % vs full-data IMP")
+    report["run_dir"] = str(rdir)
+    return report

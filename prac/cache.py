@@ -1,0 +1,109 @@
+"""Content-addressed store of PrAC sets: ``<root>/prac/<key>/``.
+
+An entry holds ``stats.safetensors`` (the PrAC index and per-sample statistics),
+``dense.safetensors`` (the dense run's initial, rewind and trained weights, so a ticket
+search on the same model starts from them instead of training again) and ``meta.json``
+(what built it, with the sha256 of each tensor file). An entry is assembled in a private
+temporary folder and renamed into place, so concurrent builders of one key leave exactly
+one complete entry and a reader never sees a partial one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from prac import paths
+from prac.errors import PracError
+from prac.store import SCHEMA_VERSION, load_tensors, read_json, save_tensors, write_json
+
+STATS = "stats.safetensors"
+DENSE = "dense.safetensors"
+META = "meta.json"
+
+
+@dataclass
+class Entry:
+    path: Path
+    meta: dict
+
+    @property
+    def key(self) -> str:
+        return self.path.name
+
+    def stats(self) -> dict[str, torch.Tensor]:
+        return load_tensors(self.path / STATS, self.meta["files"][STATS])
+
+    def dense(self) -> dict[str, torch.Tensor]:
+        return load_tensors(self.path / DENSE, self.meta["files"][DENSE])
+
+
+def publish(final: Path, files: dict[str, dict[str, torch.Tensor]], meta: dict) -> Entry:
+    """Write an entry atomically; if another process published the key first, keep theirs."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
+    try:
+        meta = {**meta, "schema_version": SCHEMA_VERSION,
+                "files": {name: save_tensors(tmp / name, tensors) for name, tensors in files.items()}}
+        write_json(tmp / META, meta)
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / META).is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # lost the race: the winner's entry is equivalent
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return load(final)
+
+
+def load(path: Path) -> Entry:
+    meta = read_json(path / META)
+    if meta.get("schema_version") != SCHEMA_VERSION:
+        raise PracError(f"{path} was written by another prac version (schema {meta.get('schema_version')}); rebuild it")
+    return Entry(path, meta)
+
+
+def entries(out) -> list[Entry]:
+    base = paths.prac_root(out)
+    if not base.is_dir():
+        return []
+    found = []
+    for d in sorted(base.iterdir()):
+        if d.is_dir() and paths.KEY_RE.match(d.name) and (d / META).is_file():
+            try:
+                found.append(load(d))
+            except PracError:
+                continue
+    return sorted(found, key=lambda e: e.meta.get("created", ""))
+
+
+def resolve(out, key_or_path: str) -> Entry:
+    """A full key, a unique key prefix, or the path of a ``prac/<key>`` folder."""
+    as_path = Path(key_or_path)
+    if (as_path / META).is_file() and paths.KEY_RE.match(as_path.resolve().name):
+        return load(as_path)
+    if not paths.KEY_RE.match(key_or_path):
+        raise PracError(f"'{key_or_path}' is neither a PrAC key (hex) nor a prac/<key> folder; see `prac cache ls`")
+    base = paths.prac_root(out)
+    exact = paths.prac_dir(out, key_or_path)
+    if (exact / META).is_file():
+        return load(exact)
+    matches = [e for e in entries(out) if e.key.startswith(key_or_path)]
+    if not matches:
+        raise PracError(f"no PrAC set with key '{key_or_path}' under {base}; run `prac build-prac` or see `prac cache ls`")
+    if len(matches) > 1:
+        raise PracError(f"key prefix '{key_or_path}' matches {len(matches)} PrAC sets; give more characters")
+    return matches[0]
+
+
+def remove(out, key_or_path: str) -> Path:
+    entry = resolve(out, key_or_path)
+    shutil.rmtree(entry.path)
+    return entry.path

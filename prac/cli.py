@@ -1,0 +1,154 @@
+"""The ``prac`` command line. The one module of the library that imports ``pipelines``.
+
+Every sub-command takes ``--out DIR`` (the artifact root, default ``artifacts``),
+``--config FILE`` (YAML, see configs/) and ``--set key=value`` overrides where it trains.
+User errors print one line on stderr and exit with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from prac import cache
+from prac.config import describe_keys, load_config
+from prac.errors import PracError
+
+KEYS_HELP = "Settable keys (--set key=value): " + ", ".join(k for k, _, _ in describe_keys()) + "."
+
+app = typer.Typer(
+    help="prac: find lottery tickets with the Pruning-Aware Critical set (PrAC set) — IMP that trains only on the "
+         "samples that are hard to memorize or flip when pruned, at a fraction of full IMP's compute.\n\n"
+         "Typical use: `prac build-prac --config configs/fashion_mnist_lenet.yaml`, then "
+         "`prac find-ticket --prac KEY`. With no config both run the embedded digits default (no download).",
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+cache_app = typer.Typer(help="List, inspect and remove cached PrAC sets (<out>/prac/<key>/).",
+                        no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="YAML experiment file (see configs/); default: digits + LeNet.")
+SetOpt = typer.Option(None, "--set", "-s", help="Override a config value, e.g. --set train.lr=0.01 (repeatable). "
+                                               + KEYS_HELP)
+OutOpt = typer.Option(None, "--out", help="Artifact root: PrAC sets go to DIR/prac/<key>/, runs to DIR/runs/<run>/ "
+                                          "[default: artifacts].")
+QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars.")
+
+
+@app.command("build-prac")
+def build_prac_cmd(config: Optional[Path] = ConfigOpt, set_: Optional[List[str]] = SetOpt,
+                   out: Optional[Path] = OutOpt, quiet: bool = QuietOpt):
+    """Train the dense network with the forgetting tracker, probe it by pruning, and cache the PrAC set.
+
+    Prints the cache key and the folder. Running it again with the same inputs is a cache hit."""
+    from pipelines.build_prac import build_prac
+    from prac.progress import progress_bars
+
+    cfg = load_config(config, set_ or [])
+    with progress_bars(not quiet) as bars:
+        entry = build_prac(cfg, out, bars)
+    typer.echo(f"key:  {entry.key}\npath: {entry.path}")
+
+
+@app.command("find-ticket")
+def find_ticket_cmd(prac: Optional[str] = typer.Option(None, "--prac", help="PrAC set: a key, a unique key prefix, "
+                                                       "or a prac/<key> folder. Default: build (or reuse) the set of "
+                                                       "this config first."),
+                    config: Optional[Path] = ConfigOpt, set_: Optional[List[str]] = SetOpt,
+                    out: Optional[Path] = OutOpt, quiet: bool = QuietOpt):
+    """Search a ticket by IMP that trains only on the PrAC set; retrain it on the full data and report savings.
+
+    With --prac, the set's own config (dataset, model, training, seed) is the base, and --config / --set
+    change it: e.g. --set model.name=conv2 reuses a LeNet-built set for another architecture. Writes
+    DIR/runs/<run>/ with ticket.safetensors (masks + rewind weights), masks.safetensors (every round),
+    report.json and report.md."""
+    from pipelines.build_prac import build_prac
+    from pipelines.find_ticket import find_ticket
+    from prac.progress import progress_bars
+
+    with progress_bars(not quiet) as bars:
+        if prac is None:
+            cfg = load_config(config, set_ or [])
+            entry = build_prac(cfg, out, bars)
+        else:
+            entry = cache.resolve(out, prac)
+            cfg = load_config(config, set_ or [], base=entry.meta["config"])
+        report = find_ticket(cfg, entry, out, bars)
+    typer.echo(f"run:  {report.get('run_dir', '')}\nticket test accuracy {100 * report['ticket_test_acc']:.2f} % "
+               f"at {100 * report['final_density']:.2f} % of weights; iteration savings "
+               f"{100 * report['iteration_savings']:.1f} %")
+
+
+@cache_app.command("ls")
+def cache_ls(out: Optional[Path] = OutOpt):
+    """A table of the cached PrAC sets."""
+    from pipelines.inspect import cache_table
+
+    cache_table(out)
+
+
+@cache_app.command("show")
+def cache_show(key: str = typer.Argument(..., help="Key, unique key prefix, or prac/<key> folder."),
+               out: Optional[Path] = OutOpt):
+    """The meta of one PrAC set, its composition and per-class counts."""
+    from pipelines.inspect import show_entry
+
+    show_entry(cache.resolve(out, key))
+
+
+@cache_app.command("rm")
+def cache_rm(key: str = typer.Argument(..., help="Key or unique key prefix."), out: Optional[Path] = OutOpt):
+    """Remove one cached PrAC set."""
+    typer.echo(f"removed {cache.remove(out, key)}")
+
+
+@app.command("report")
+def report_cmd(run: Optional[str] = typer.Argument(None, help="Run name, unique prefix, or runs/<run> folder; "
+                                                              "omitted: list the runs."),
+               out: Optional[Path] = OutOpt):
+    """Show a run's savings report (report.md), or list the finished runs."""
+    from pipelines.inspect import list_runs, show_run
+
+    if run is None:
+        list_runs(out)
+    else:
+        show_run(out, run)
+
+
+@app.command("bench")
+def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP vs PrAC vs random subset vs "
+                                                         "random re-init; speed: engine vs a bare PyTorch loop."),
+              config: Optional[Path] = ConfigOpt, set_: Optional[List[str]] = SetOpt,
+              seeds: int = typer.Option(1, "--seeds", help="Seeds to average over (0..K-1)."),
+              out: Optional[Path] = OutOpt, quiet: bool = QuietOpt):
+    """Measure the savings claim side by side: every method's tickets retrained on full data and tested.
+
+    Writes DIR/bench.json, DIR/bench.md and PNG plots (DIR defaults to artifacts/bench)."""
+    from pipelines.bench import run_bench
+    from prac.progress import progress_bars
+
+    if what not in ("tickets", "speed"):
+        raise PracError(f"unknown benchmark '{what}'; use tickets or speed")
+    cfg = load_config(config, set_ or [])
+    with progress_bars(not quiet) as bars:
+        run_bench(what, cfg, seeds, out, bars)
+
+
+def main() -> None:
+    """Console entry point: user errors become one line on stderr and exit status 2."""
+    try:
+        app()
+    except PracError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as e:
+        why = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
+        print(f"error: cannot write or read {e.filename or 'a file'}: {why}; free space or choose another --out",
+              file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

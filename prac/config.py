@@ -1,0 +1,291 @@
+"""Typed experiment configuration: dataclasses, YAML loading, ``--set`` overrides, hashing.
+
+A config is a tree of frozen dataclasses. YAML is read with ``yaml.safe_load`` (no object
+construction) and checked field by field: an unknown key or a wrong type is a one-line
+``PracError``. The hash of a config (``digest``) leaves out fields at their default, so a
+field added later with a default does not change old keys (OpenLTH's rule).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from prac.errors import PracError
+
+DATASET_KINDS = ("digits", "fashion_mnist", "mnist", "cifar10", "cifar100", "tiny_imagenet", "npz", "hf")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    kind: str = field(default="digits", metadata={"help": f"one of {', '.join(DATASET_KINDS)}"})
+    path: str | None = field(default=None, metadata={"help": "directory or file of the data (kind-specific default)"})
+    name: str | None = field(default=None, metadata={"help": "Hugging Face dataset name (kind: hf)"})
+    val_size: float = field(default=0.1, metadata={"help": "validation split held out of train: fraction (<1) or count"})
+    split_seed: int = field(default=0, metadata={"help": "seed of the train/validation (and digits test) split"})
+    train_limit: int | None = field(default=None, metadata={"help": "use only the first N training samples (quick runs)"})
+
+    def check(self) -> None:
+        if self.kind not in DATASET_KINDS:
+            raise PracError(f"dataset.kind '{self.kind}' is unknown; use one of: {', '.join(DATASET_KINDS)}")
+        if not (0 < self.val_size < 1 or (self.val_size >= 1 and float(self.val_size).is_integer())):
+            raise PracError(f"dataset.val_size={self.val_size} is invalid; use a fraction in (0, 1) or a whole count")
+        if self.train_limit is not None and self.train_limit < 10:
+            raise PracError(f"dataset.train_limit={self.train_limit} is too small; use at least 10 or leave it unset")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = field(default="lenet_300_100", metadata={"help": "architecture from the registry (prac.models)"})
+    widths: tuple[int, ...] = field(default=(300, 100), metadata={"help": "hidden widths of model 'mlp'"})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: float = field(default=10, metadata={"help": "epochs of one full-data training run"})
+    batch_size: int = field(default=128, metadata={"help": "samples per optimizer step"})
+    lr: float = field(default=1.2e-3, metadata={"help": "peak learning rate"})
+    optimizer: str = field(default="adam", metadata={"help": "adam or sgd (with momentum)"})
+    momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
+    weight_decay: float = field(default=0.0, metadata={"help": "L2 weight decay"})
+    schedule: str = field(default="constant", metadata={"help": "constant, cosine or step"})
+    milestones: tuple[float, ...] = field(default=(), metadata={"help": "step schedule: fractions of training where lr drops"})
+    gamma: float = field(default=0.1, metadata={"help": "step schedule: lr factor at each milestone"})
+    warmup: float = field(default=0.0, metadata={"help": "fraction of training with a linear lr warm-up"})
+    augment: bool = field(default=False, metadata={"help": "random crop (pad 4) + horizontal flip, for images"})
+
+    def check(self) -> None:
+        if self.epochs <= 0:
+            raise PracError(f"train.epochs={self.epochs} must be positive")
+        if self.batch_size < 1:
+            raise PracError(f"train.batch_size={self.batch_size} must be at least 1")
+        if self.lr <= 0:
+            raise PracError(f"train.lr={self.lr} must be positive")
+        if self.optimizer not in ("adam", "sgd"):
+            raise PracError(f"train.optimizer '{self.optimizer}' is unknown; use adam or sgd")
+        if self.schedule not in ("constant", "cosine", "step"):
+            raise PracError(f"train.schedule '{self.schedule}' is unknown; use constant, cosine or step")
+        if any(not 0 < m < 1 for m in self.milestones):
+            raise PracError("train.milestones must be fractions of training in (0, 1), e.g. [0.5, 0.75]")
+        if not 0 <= self.warmup < 1:
+            raise PracError(f"train.warmup={self.warmup} must be a fraction in [0, 1)")
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    rate: float = field(default=0.2, metadata={"help": "fraction of remaining weights pruned per round"})
+    output_rate: float | None = field(default=None, metadata={"help": "rate for the output layer (default: rate / 2)"})
+    rounds: int = field(default=13, metadata={"help": "pruning rounds (13 at 20 % leaves 5.5 % of weights)"})
+    target_density: float | None = field(default=None, metadata={"help": "stop once at most this fraction of weights remains"})
+    scope: str = field(default="layerwise", metadata={"help": "layerwise or global magnitude pruning"})
+    rewind_step: int = field(default=0, metadata={"help": "rewind to this optimizer step (0: to initialisation)"})
+    search: str = field(default="rewind", metadata={"help": "rewind: retrain from the rewind point each round; "
+                                                           "finetune: keep training the pruned net (ticket is still mask + rewind weights)"})
+    search_epochs: float | None = field(default=None, metadata={"help": "epochs per search round before subset scaling (default: train.epochs)"})
+    early_bird: bool = field(default=False, metadata={"help": "stop a round when the mask stops changing"})
+    eb_eps: float = field(default=0.08, metadata={"help": "early-bird: mask Hamming distance threshold"})
+    eb_patience: int = field(default=5, metadata={"help": "early-bird: epochs below eps before stopping"})
+
+    @property
+    def out_rate(self) -> float:
+        return self.rate / 2 if self.output_rate is None else self.output_rate
+
+    def check(self) -> None:
+        if not 0 < self.rate < 1:
+            raise PracError(f"prune.rate={self.rate} must be a fraction in (0, 1), e.g. 0.2")
+        if not 0 <= self.out_rate < 1:
+            raise PracError(f"prune.output_rate={self.output_rate} must be a fraction in [0, 1)")
+        if self.rounds < 1:
+            raise PracError(f"prune.rounds={self.rounds} must be at least 1")
+        if self.target_density is not None and not 0 < self.target_density < 1:
+            raise PracError(f"prune.target_density={self.target_density} must be a fraction in (0, 1)")
+        if self.scope not in ("layerwise", "global"):
+            raise PracError(f"prune.scope '{self.scope}' is unknown; use layerwise or global")
+        if self.search not in ("rewind", "finetune"):
+            raise PracError(f"prune.search '{self.search}' is unknown; use rewind or finetune")
+        if self.rewind_step < 0:
+            raise PracError(f"prune.rewind_step={self.rewind_step} must be >= 0")
+
+
+@dataclass(frozen=True)
+class SelectConfig:
+    threshold: int = field(default=0, metadata={"help": "hard-to-memorize: forgetting events > threshold (or never learned)"})
+    subset: str = field(default="prac", metadata={"help": "prac, random (same size as the PrAC set) or full"})
+    scale_epochs: bool = field(default=True, metadata={"help": "scale search epochs by |subset| / N (dynamic iterations)"})
+    probe_every_round: bool = field(default=False, metadata={"help": "add the samples the current ticket flips, every round"})
+
+    def check(self) -> None:
+        if self.threshold < 0:
+            raise PracError(f"select.threshold={self.threshold} must be >= 0")
+        if self.subset not in ("prac", "random", "full"):
+            raise PracError(f"select.subset '{self.subset}' is unknown; use prac, random or full")
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = field(default=0, metadata={"help": "seed of initialisation, data order and subset draws"})
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    prune: PruneConfig = field(default_factory=PruneConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
+
+    def check(self) -> "Config":
+        for group in (self.dataset, self.train, self.prune, self.select):
+            group.check()
+        return self
+
+
+# ---------------------------------------------------------------- building from plain data
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", str(tp)).replace("NoneType", "null")
+
+
+def _coerce(value, tp, where: str):
+    """Check ``value`` against the annotation ``tp`` and convert lists to tuples."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except PracError:
+                pass
+        names = " or ".join(_type_name(a) for a in args)
+        raise PracError(f"{where}={value!r} has the wrong type; expected {names}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise PracError(f"{where}={value!r} has the wrong type; expected a list, e.g. [300, 100]")
+        (item,) = {a for a in typing.get_args(tp) if a is not Ellipsis}
+        return tuple(_coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    raise PracError(f"{where}={value!r} has the wrong type; expected {_type_name(tp)}")
+
+
+def _build(cls, data, prefix: str = ""):
+    if not isinstance(data, dict):
+        raise PracError(f"config section '{prefix or 'top level'}' must be a mapping of keys to values")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        where = f"{prefix}{key}"
+        if key not in known:
+            raise PracError(f"unknown config key '{where}'; known keys here: {', '.join(known)}")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = _build(tp, value, f"{where}.")
+        else:
+            kwargs[key] = _coerce(value, tp, where)
+    return cls(**kwargs)
+
+
+def to_dict(cfg) -> dict:
+    """Plain-data form of a config (tuples as lists), for JSON and YAML."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def parse_override(text: str) -> dict:
+    """``'train.lr=0.1'`` -> ``{'train': {'lr': 0.1}}``; the value is parsed as YAML (safely)."""
+    if "=" not in text:
+        raise PracError(f"--set '{text}' is not of the form key=value, e.g. --set train.lr=0.01")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise PracError(f"--set '{text}' has an empty key; use e.g. --set train.lr=0.01")
+    tree: dict = value
+    for p in reversed(parts):
+        tree = {p: tree}
+    return tree
+
+
+def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] = (),
+                base: dict | None = None) -> Config:
+    """Read a YAML experiment file (or the embedded default), apply ``key=value`` overrides, check.
+
+    ``base`` (plain data, e.g. the config a cached PrAC set was built with) sits under both."""
+    data: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise PracError(f"config file {p} does not exist; pass an existing YAML file (see configs/)")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            at = f" at line {mark.line + 1}" if mark else ""
+            raise PracError(f"config file {p} is not valid YAML{at}; fix its syntax") from None
+        if not isinstance(data, dict):
+            raise PracError(f"config file {p} must hold a mapping of keys to values")
+    if base:
+        data = _merge(base, data)
+    for text in overrides:
+        data = _merge(data, parse_override(text))
+    return _build(Config, data).check()
+
+
+def _non_default(cfg) -> dict:
+    out = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            sub = _non_default(value)
+            if sub:
+                out[f.name] = sub
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        if value != default:
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def digest(*parts) -> str:
+    """sha256 of the canonical JSON of ``parts``; dataclasses contribute their non-default fields."""
+    canon = [_non_default(p) if dataclasses.is_dataclass(p) else p for p in parts]
+    return hashlib.sha256(json.dumps(canon, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def describe_keys(cls=Config, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(key, default, help) for every settable key, for ``--help`` and the README."""
+    rows = []
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        if dataclasses.is_dataclass(default):
+            rows += describe_keys(type(default), f"{prefix}{f.name}.")
+        else:
+            rows.append((f"{prefix}{f.name}", repr(default), f.metadata.get("help", "")))
+    return rows

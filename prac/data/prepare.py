@@ -1,0 +1,142 @@
+"""From raw arrays to a ``Dataset``: validation, the validation split, train_limit, normalisation.
+
+Every loader returns a ``Raw`` (numpy arrays in N×C×H×W or N×D layout with integer labels);
+everything they have in common happens here once, so the loaders stay short and all kinds
+obey the same rules. Normalisation runs in numpy (single-threaded, fixed summation order), so
+the same config gives bit-identical tensors and therefore the same fingerprint.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+
+from prac.config import DatasetConfig
+from prac.data.dataset import Dataset, fingerprint
+from prac.errors import PracError
+
+
+@dataclass
+class Raw:
+    x_train: np.ndarray  # N×C×H×W or N×D, any numeric dtype
+    y_train: np.ndarray  # integer labels (validated here)
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str  # how error messages name the data, e.g. "npz file f.npz"
+    num_classes: int | None = None  # None: max label + 1 over train and test
+    kind: str | None = None  # Dataset.kind when it is not cfg.kind (Hugging Face names)
+
+
+def as_labels(y: np.ndarray, source: str, name: str) -> np.ndarray:
+    """Check that ``y`` holds whole numbers >= 0 and return it as 1-D int64."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise PracError(f"{source}: {name} must be a 1-D array of labels (found shape {y.shape}); store one integer per sample")
+    if y.dtype.kind == "f":  # whole-valued floats are accepted, anything else is not a class index
+        bad = y[~np.isfinite(y) | (y != np.round(y))]
+        if bad.size:
+            raise PracError(f"{source}: labels must be integers >= 0 (found {bad[0]} in {name}); store class indices")
+    elif y.dtype.kind not in "biu":
+        raise PracError(f"{source}: labels must be integers >= 0 ({name} has dtype {y.dtype}); store class indices")
+    if y.size and y.min() < 0:
+        raise PracError(f"{source}: labels must be integers >= 0 (found {y.min()} in {name}); store class indices")
+    return y.astype(np.int64)
+
+
+def split_indices(y: np.ndarray, n_out: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held-out) index arrays, stratified by label when every class allows it.
+
+    Both come back in a seeded shuffled order, so "the first N training samples" is a random
+    subset rather than whatever order the file happened to be sorted in.
+    """
+    idx = np.arange(len(y))
+    try:
+        keep, out = train_test_split(idx, test_size=n_out, random_state=seed, stratify=y)
+    except ValueError:  # a class with one sample, or fewer held-out samples than classes
+        keep, out = train_test_split(idx, test_size=n_out, random_state=seed)
+    return np.asarray(keep), np.asarray(out)
+
+
+def val_count(val_size: float, n: int) -> int:
+    """Number of validation samples for a fraction (<1) or a count; leaves >= 1 for training."""
+    n_val = int(val_size) if val_size >= 1 else max(1, math.ceil(val_size * n))
+    if n_val >= n:
+        raise PracError(f"dataset.val_size={val_size} leaves no training data ({n} samples in the train split); "
+                        "use a smaller fraction or count")
+    return n_val
+
+
+def _check_x(x: np.ndarray, source: str, name: str) -> None:
+    if x.dtype.kind not in "biuf":
+        raise PracError(f"{source}: {name} has dtype {x.dtype}; store numbers (uint8 pixels or floats)")
+    if x.ndim not in (2, 4):
+        raise PracError(f"{source}: {name} has shape {x.shape}; use images N×H×W, N×H×W×C or flat features N×D")
+    if x.shape[0] == 0:
+        raise PracError(f"{source}: {name} is empty; it needs at least one sample")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        raise PracError(f"{source}: {name} contains NaN or infinite values; clean the data first")
+
+
+def _normalise(xs: list[np.ndarray]):
+    """Standardise with the statistics of ``xs[0]`` (the train split), in place on float32 copies.
+
+    Images: per channel. Flat features: per feature, because tabular columns come in
+    unrelated units; a feature constant on the train split gets std 1 (it becomes 0, not NaN).
+    The caller passes arrays it owns (fancy-indexed copies) or asks for a copy: see ``finish``.
+    """
+    xs = [x.astype(np.float32, copy=False) for x in xs]
+    x_tr = xs[0]
+    if x_tr.ndim == 4:
+        mean = np.array([x_tr[:, c].mean(dtype=np.float64) for c in range(x_tr.shape[1])])
+        var = np.array([np.square(x_tr[:, c] - np.float32(m)).mean(dtype=np.float64) for c, m in enumerate(mean)])
+        shape = (1, -1, 1, 1)
+    else:
+        mean = x_tr.mean(axis=0, dtype=np.float64)
+        var = np.square(x_tr - mean.astype(np.float32)).mean(axis=0, dtype=np.float64)
+        shape = (1, -1)
+    std = np.sqrt(var)
+    std[std < 1e-8] = 1.0
+    m32, s32 = mean.astype(np.float32).reshape(shape), std.astype(np.float32).reshape(shape)
+    for x in xs:
+        x -= m32
+        x /= s32
+    tensors = [torch.from_numpy(np.ascontiguousarray(x)) for x in xs]
+    return tensors, torch.from_numpy(mean.astype(np.float32)), torch.from_numpy(std.astype(np.float32))
+
+
+def finish(raw: Raw, cfg: DatasetConfig) -> Dataset:
+    """Validate ``raw``, hold out validation with ``cfg.split_seed``, apply train_limit, normalise."""
+    src = raw.source
+    for name, x, y in (("x_train", raw.x_train, raw.y_train), ("x_test", raw.x_test, raw.y_test)):
+        _check_x(x, src, name)
+        yname = "y" + name[1:]
+        if len(x) != len(y):
+            raise PracError(f"{src}: {name} has {len(x)} samples but {yname} has {len(y)}; make them the same length")
+    if raw.x_train.shape[1:] != raw.x_test.shape[1:]:
+        raise PracError(f"{src}: train samples have shape {raw.x_train.shape[1:]} but test samples "
+                        f"{raw.x_test.shape[1:]}; give both splits the same sample shape")
+    y_train, y_test = as_labels(raw.y_train, src, "y_train"), as_labels(raw.y_test, src, "y_test")
+    top = int(max(y_train.max(), y_test.max()))
+    num_classes = raw.num_classes or top + 1
+    if top >= num_classes:
+        raise PracError(f"{src}: label {top} is out of range for {num_classes} classes; "
+                        f"labels must be integers in [0, {num_classes})")
+
+    train_idx, val_idx = split_indices(y_train, val_count(cfg.val_size, len(y_train)), cfg.split_seed)
+    if cfg.train_limit is not None:
+        train_idx = train_idx[: cfg.train_limit]  # first N of the seeded shuffle: a random subset
+    # fancy indexing copies train and val; the test array may be the loader's (read-only) buffer
+    (x_tr, x_va, x_te), mean, std = _normalise([raw.x_train[train_idx], raw.x_train[val_idx],
+                                                np.array(raw.x_test, dtype=np.float32)])
+    tensors = {"x_train": x_tr, "y_train": torch.from_numpy(y_train[train_idx]),
+               "x_val": x_va, "y_val": torch.from_numpy(y_train[val_idx]),
+               "x_test": x_te, "y_test": torch.from_numpy(np.ascontiguousarray(y_test))}
+    kind = raw.kind or cfg.kind
+    return Dataset(kind=kind, num_classes=num_classes, fingerprint=fingerprint(kind, cfg, num_classes, tensors),
+                   mean=mean, std=std, **tensors)

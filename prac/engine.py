@@ -1,0 +1,169 @@
+"""The one training loop: train on an index subset of in-memory tensors, keep masks, report
+per-sample correctness to listeners.
+
+Data live as tensors on the device (airbench): a batch is ``x[idx]``, no DataLoader, no
+per-sample Python. Training length is counted in optimizer steps, so a fractional number
+of epochs (the PrAC "dynamic iterations" scaling) is exact. Listeners are duck-typed
+objects with any of ``on_epoch_start(epoch)``, ``on_batch(indices, correct)``,
+``on_step(step, model)`` (after the optimizer step and the masks) and
+``on_epoch_end(epoch, model) -> bool`` (True stops training: Early-Bird).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from prac.config import TrainConfig
+from prac.errors import PracError
+from prac.prune import Masks, apply_masks, mask_grads
+
+
+@dataclass
+class TrainStats:
+    steps: int = 0          # optimizer steps taken
+    samples: int = 0        # sample-gradients computed
+    epochs: float = 0.0     # epochs over the subset actually run
+    seconds: float = 0.0
+    stopped_early: bool = False
+
+    def __iadd__(self, other: "TrainStats") -> "TrainStats":
+        self.steps += other.steps
+        self.samples += other.samples
+        self.epochs += other.epochs
+        self.seconds += other.seconds
+        return self
+
+
+def steps_for(epochs: float, subset_size: int, batch_size: int) -> int:
+    """Optimizer steps of ``epochs`` passes over ``subset_size`` samples (last batch kept)."""
+    return max(1, round(epochs * math.ceil(subset_size / batch_size)))
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def lr_factor(cfg: TrainConfig, total_steps: int):
+    """Multiplier of the peak lr at each step: linear warm-up, then constant, cosine or step."""
+    warm = int(cfg.warmup * total_steps)
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        t = (step - warm) / max(1, total_steps - warm)
+        if cfg.schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * t))
+        if cfg.schedule == "step":
+            return cfg.gamma ** sum(t >= m for m in cfg.milestones)
+        return 1.0
+
+    return factor
+
+
+def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random crop with 4-pixel zero padding and horizontal flip, batched on the device.
+
+    Random numbers come from a CPU generator of their own (separate from data order), so
+    a run is reproducible whatever the device."""
+    n, c, h, w = x.shape
+    dev = x.device
+    flip = (torch.rand(n, generator=gen) < 0.5).to(dev)
+    x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    padded = F.pad(x, (4, 4, 4, 4))
+    dy, dx = torch.randint(0, 9, (2, n), generator=gen).to(dev)
+    rows = dy[:, None] + torch.arange(h, device=dev)            # n×h
+    cols = dx[:, None] + torch.arange(w, device=dev)            # n×w
+    out = padded.gather(2, rows[:, None, :, None].expand(n, c, h, padded.shape[3]))
+    return out.gather(3, cols[:, None, None, :].expand(n, c, h, w))
+
+
+def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, indices: torch.Tensor, cfg: TrainConfig, *,
+          epochs: float, seed: int, masks: Masks | None = None, listeners=(), progress=None,
+          label: str = "train") -> TrainStats:
+    """Train ``model`` on ``x[indices]`` for ``epochs`` passes (fractional allowed).
+
+    ``seed`` fixes the data order and augmentation; the model's initial weights are the
+    caller's. Pruned weights stay exactly zero. Returns the steps and samples spent.
+    """
+    device = next(model.parameters()).device
+    indices = indices.to(torch.long)
+    n = len(indices)
+    if n == 0:
+        raise PracError("cannot train on an empty subset; check the PrAC set (select.threshold) or the data")
+    total = steps_for(epochs, n, cfg.batch_size)
+    per_epoch = math.ceil(n / cfg.batch_size)
+    opt = make_optimizer(model, cfg)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg, total))
+    order_gen = torch.Generator().manual_seed(seed)
+    aug_gen = torch.Generator().manual_seed(seed + 1_000_003)
+    apply_masks(model, masks)
+    model.train()
+    stats = TrainStats()
+    start = time.perf_counter()
+    task = progress.add_task(label, total=total) if progress is not None else None
+    hooks = {h: [getattr(l, h) for l in listeners if hasattr(l, h)]
+             for h in ("on_epoch_start", "on_batch", "on_step", "on_epoch_end")}
+    step, epoch = 0, 0
+    while step < total:
+        for hook in hooks["on_epoch_start"]:
+            hook(epoch)
+        perm = indices[torch.randperm(n, generator=order_gen)].to(device)
+        loss_sum = torch.zeros((), device=device)
+        for b in range(per_epoch):
+            if step >= total:
+                break
+            idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            xb, yb = x[idx], y[idx]
+            if cfg.augment and xb.dim() == 4:
+                xb = augment(xb, aug_gen)
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            mask_grads(model, masks)
+            opt.step()
+            apply_masks(model, masks)
+            sched.step()
+            loss_sum += loss.detach()
+            correct = logits.detach().argmax(1) == yb
+            for hook in hooks["on_batch"]:
+                hook(idx, correct)
+            step += 1
+            for hook in hooks["on_step"]:
+                hook(step, model)
+            stats.samples += len(idx)
+            if task is not None and (step % 10 == 0 or step == total):
+                progress.update(task, completed=step)
+        if not torch.isfinite(loss_sum):
+            raise PracError(f"training diverged (loss is {float(loss_sum)} in epoch {epoch}); lower train.lr")
+        epoch += 1
+        if any([bool(hook(epoch, model)) for hook in hooks["on_epoch_end"]]):
+            stats.stopped_early = True
+            break
+    if task is not None:
+        progress.remove_task(task)
+    stats.steps = step
+    stats.epochs = step / per_epoch
+    stats.seconds = time.perf_counter() - start
+    return stats
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
+    """Top-1 accuracy (a fraction) of ``model`` in eval mode."""
+    was = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    for i in range(0, len(x), batch_size):
+        correct += (model(x[i:i + batch_size].to(device)).argmax(1) == y[i:i + batch_size].to(device)).sum()
+    model.train(was)
+    return int(correct) / max(1, len(x))

@@ -1,0 +1,66 @@
+"""What every model shares: input-shape checks, the initialisation, and the pruning view.
+
+Masks live outside the module (a dict from parameter name to a 0/1 tensor), so the two
+things the rest of ``prac`` needs from a model are the names of the weights that pruning
+acts on (``prunable``) and the name of the output layer's weight (``output_name``, pruned
+at a lower rate).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from prac.errors import PracError
+
+FLAT_MODELS = ("lenet_300_100", "mlp")
+
+
+def image_shape(model: str, input_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """``(C, H, W)`` of an image input, or a ``PracError`` saying why the data do not fit."""
+    shape = tuple(input_shape)
+    if len(shape) == 1:
+        raise PracError(f"model {model} needs image input (C×H×W) but the data are flat features of size "
+                        f"{shape[0]}; use model {' or '.join(FLAT_MODELS)}")
+    if len(shape) != 3:
+        raise PracError(f"model {model} needs image input (C×H×W) but the data have shape {shape}; "
+                        f"give images as N×C×H×W (add the channel axis) or use model {' or '.join(FLAT_MODELS)}")
+    return shape  # type: ignore[return-value]
+
+
+def init_weights(model: nn.Module) -> nn.Module:
+    """OpenLTH's initialisation, in place; returns ``model``.
+
+    Conv and linear weights: kaiming-normal, fan_in, gain sqrt(2) (``kaiming_normal_``'s
+    defaults; OpenLTH's ``kaiming_normal`` initializer). Biases: zero. Batch norm: weight 1,
+    bias 0. Kaiming rather than PyTorch's default kaiming-uniform(a=sqrt(5)) because the
+    lottery-ticket results we compare with were all obtained with it.
+    """
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            nn.init.kaiming_normal_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    return model
+
+
+def prunable(model: nn.Module) -> dict[str, nn.Parameter]:
+    """The weights pruning acts on, by parameter name, in module registration order.
+
+    The ``.weight`` of every ``nn.Linear`` and ``nn.Conv2d``; biases and batch norm are
+    never pruned. Names are those of ``model.named_parameters()`` / ``state_dict()``.
+    """
+    return {f"{name}.weight" if name else "weight": m.weight
+            for name, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))}
+
+
+def output_name(model: nn.Module) -> str:
+    """Parameter name of the output layer's weight: the last ``nn.Linear`` registered."""
+    names = [f"{name}.weight" if name else "weight"
+             for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not names:
+        raise PracError(f"model {type(model).__name__} has no nn.Linear output layer; "
+                        "build it with prac.models.build_model")
+    return names[-1]

@@ -1,0 +1,28 @@
+"""Progress bars with ETA (rich), written to stderr so stdout stays for results."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+console = Console(stderr=True, highlight=False)
+
+
+@contextlib.contextmanager
+def progress_bars(enabled: bool = True):
+    """Yields a rich ``Progress`` (or None when disabled or ``PRAC_NO_PROGRESS`` is set)."""
+    if not enabled or os.environ.get("PRAC_NO_PROGRESS"):
+        yield None
+        return
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("steps"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                  console=console, transient=True) as bars:
+        yield bars
+
+
+def say(message: str) -> None:
+    """A status line for the user (stderr)."""
+    console.print(message)

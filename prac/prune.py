@@ -1,0 +1,93 @@
+"""Masks and magnitude pruning, kept outside the module (OpenLTH style).
+
+A mask set is a plain ``dict[str, bool tensor]`` from a prunable weight's name to its
+mask. Weights keep their ordinary names, so rewinding is "load the rewind weights,
+multiply by the mask". Masks are enforced by hand (``torch.nn.utils.prune`` renames
+weights and lets momentum move pruned values): weights are multiplied by the mask after
+init, after rewinding and after every optimizer step, and gradients before the step.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from prac.models import output_name, prunable
+
+Masks = dict[str, torch.Tensor]
+
+
+def full_masks(model: nn.Module) -> Masks:
+    return {name: torch.ones_like(p, dtype=torch.bool) for name, p in prunable(model).items()}
+
+
+def density(masks: Masks) -> float:
+    """Fraction of prunable weights that remain."""
+    kept = sum(int(m.sum()) for m in masks.values())
+    return kept / sum(m.numel() for m in masks.values())
+
+
+def _keep_top(scores: torch.Tensor, keep: int) -> torch.Tensor:
+    flat = torch.zeros(scores.numel(), dtype=torch.bool, device=scores.device)
+    flat[torch.topk(scores.flatten(), keep, sorted=False).indices] = True
+    return flat.view_as(scores)
+
+
+@torch.no_grad()
+def magnitude_masks(model: nn.Module, masks: Masks | None, rate: float, out_rate: float,
+                    scope: str = "layerwise") -> Masks:
+    """Prune ``rate`` of the remaining weights with the smallest magnitude (the output
+    layer at ``out_rate``), per layer or globally across the hidden layers."""
+    params = prunable(model)
+    masks = masks or full_masks(model)
+    out_key = output_name(model)
+
+    def scores(name):  # pruned weights never come back: they score below everything
+        return torch.where(masks[name], params[name].detach().abs().float(), torch.tensor(-1.0))
+
+    new = {}
+    hidden = [n for n in params if n != out_key]
+    if scope == "global" and hidden:
+        s = torch.cat([scores(n).flatten() for n in hidden])
+        remaining = sum(int(masks[n].sum()) for n in hidden)
+        kept = _keep_top(s, round(remaining * (1 - rate)))
+        offset = 0
+        for n in hidden:
+            k = masks[n].numel()
+            new[n] = kept[offset:offset + k].view_as(masks[n])
+            offset += k
+    else:
+        for n in hidden:
+            new[n] = _keep_top(scores(n), round(int(masks[n].sum()) * (1 - rate)))
+    new[out_key] = _keep_top(scores(out_key), round(int(masks[out_key].sum()) * (1 - out_rate)))
+    return {n: new[n] for n in params}
+
+
+@torch.no_grad()
+def apply_masks(model: nn.Module, masks: Masks | None) -> None:
+    """Set pruned weights to exactly zero."""
+    if not masks:
+        return
+    for name, p in prunable(model).items():
+        p.mul_(masks[name].to(p.device, p.dtype))
+
+
+def mask_grads(model: nn.Module, masks: Masks | None) -> None:
+    """Zero the gradients of pruned weights so momentum and Adam moments stay clean."""
+    if not masks:
+        return
+    for name, p in prunable(model).items():
+        if p.grad is not None:
+            p.grad.mul_(masks[name].to(p.device, p.grad.dtype))
+
+
+def hamming(a: Masks, b: Masks) -> float:
+    """Fraction of mask entries that differ (Early-Bird's mask distance)."""
+    diff = sum(int((a[n] != b[n]).sum()) for n in a)
+    return diff / sum(m.numel() for m in a.values())
+
+
+def density_after(rounds: int, rate: float, out_rate: float, sizes: list[int]) -> float:
+    """Density after ``rounds`` layerwise rounds for layers of ``sizes`` (last: output)."""
+    kept = [s * (1 - rate) ** rounds for s in sizes[:-1]] + [sizes[-1] * (1 - out_rate) ** rounds]
+    return sum(kept) / sum(sizes)

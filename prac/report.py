@@ -1,0 +1,55 @@
+"""Run reports: the savings account and ``report.json`` / ``report.md``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prac.store import write_json
+
+
+def savings(steps_search: int, steps_dense: int, baseline_total: int, baseline_dense: int,
+            steps_retrain: int) -> dict:
+    """Iteration savings against full-data IMP to the same sparsity.
+
+    ``iteration_savings`` counts the search's optimizer steps with the dense round, as the
+    PrAC paper does; the figure without the dense round, and the end-to-end figure that
+    adds the final full-data retrain of the ticket, are given beside it."""
+    return {
+        "iteration_savings": 1 - steps_search / baseline_total,
+        "iteration_savings_without_dense": 1 - (steps_search - steps_dense) / max(1, baseline_total - baseline_dense),
+        "iteration_savings_end_to_end": 1 - (steps_search + steps_retrain) / baseline_total,
+    }
+
+
+def _pct(x) -> str:
+    return "–" if x is None else f"{100 * x:.2f}"
+
+
+def markdown(r: dict) -> str:
+    lines = [
+        f"# Ticket search: {r['model']} on {r['dataset']}",
+        "",
+        f"- subset: {r['subset']} — {r['prac_size']} of {r['train_size']} training samples "
+        f"({100 * r['prac_size'] / r['train_size']:.1f} %), PrAC set {r['prac_key'][:12]} built with {r['source_model']}",
+        f"- dense network: test accuracy {_pct(r['dense_test_acc'])} %",
+        f"- final ticket ({100 * r['final_density']:.2f} % of weights), retrained on the full training split: "
+        f"test accuracy {_pct(r['ticket_test_acc'])} %",
+        f"- optimizer steps of the search: {r['steps_total']:,} (dense round {r['dense_steps']:,}) against "
+        f"{r['baseline_steps_total']:,} for full-data IMP to the same sparsity",
+        f"- iteration savings: {100 * r['iteration_savings']:.1f} % (without the dense round "
+        f"{100 * r['iteration_savings_without_dense']:.1f} %; with the final retrain of {r['retrain_steps']:,} steps "
+        f"{100 * r['iteration_savings_end_to_end']:.1f} %)",
+        f"- wall time: {r['wall_seconds']:.1f} s (this run) + {r['dense_seconds']:.1f} s (dense round, build-prac)",
+        "",
+        "| round | weights left % | val acc % | test acc % | steps | subset size |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for x in r["rounds"]:
+        lines.append(f"| {x['round']} | {100 * x['density']:.2f} | {_pct(x['val_acc'])} | {_pct(x['test_acc'])} "
+                     f"| {x['steps']:,} | {x.get('subset_size', '')} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(run_dir: Path, report: dict) -> None:
+    (run_dir / "report.md").write_text(markdown(report))
+    write_json(run_dir / "report.json", report)  # last: its presence marks a finished run

@@ -1,0 +1,90 @@
+"""Hugging Face loading, on tiny datasets saved to disk by the test (no network)."""
+
+import numpy as np
+import pytest
+import torch
+from datafiles import denormalise
+
+datasets = pytest.importorskip("datasets")
+Image = pytest.importorskip("PIL.Image")
+
+from prac.config import DatasetConfig  # noqa: E402
+from prac.data import load_dataset  # noqa: E402
+from prac.errors import PracError  # noqa: E402
+
+
+def _pil_split(n, seed, grey_at=None):
+    rng = np.random.default_rng(seed)
+    arrays = rng.integers(0, 256, (n, 6, 5, 3), dtype=np.uint8)
+    images = [Image.fromarray(a) for a in arrays]
+    if grey_at is not None:  # tiny-imagenet mixes a few grey images among RGB ones
+        arrays[grey_at] = arrays[grey_at, :, :, :1]
+        images[grey_at] = Image.fromarray(arrays[grey_at, :, :, 0], mode="L")
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(num_classes=4)})
+    ds = datasets.Dataset.from_dict({"image": images, "label": list(np.arange(n) % 3)}, features=features)
+    return ds, arrays
+
+
+def test_saved_dataset_dict_with_pil_images(tmp_path):
+    train, _ = _pil_split(30, 0, grey_at=4)
+    valid, valid_arrays = _pil_split(6, 1, grey_at=2)
+    datasets.DatasetDict({"train": train, "valid": valid}).save_to_disk(str(tmp_path / "tiny"))
+    cfg = DatasetConfig(kind="hf", path=str(tmp_path / "tiny"), val_size=6)
+    ds = load_dataset(cfg)
+    assert ds.kind == "tiny" and ds.input_shape == (3, 6, 5)
+    assert ds.num_classes == 4  # from the ClassLabel feature, although label 3 is never used
+    assert (ds.train_size, len(ds.y_val), len(ds.y_test)) == (24, 6, 6)
+    want = torch.from_numpy(valid_arrays).permute(0, 3, 1, 2).float()
+    assert torch.allclose(denormalise(ds, ds.x_test), want, atol=1e-3)  # grey image widened to 3 equal channels
+    assert ds.fingerprint == load_dataset(cfg).fingerprint
+    # the same folder through a named kind (e.g. tiny_imagenet / cifar10 saved from the hub)
+    assert load_dataset(DatasetConfig(kind="tiny_imagenet", path=str(tmp_path / "tiny"), val_size=6)).kind == "tiny_imagenet"
+
+
+def test_numeric_feature_columns_and_single_split(tmp_path):
+    n = 50
+    table = {"a": np.arange(n, dtype=np.float32), "b": np.arange(n) % 7, "note": ["x"] * n, "id": np.arange(n),
+             "coarse_label": np.arange(n) % 2, "labels": np.arange(n) % 2}
+    datasets.Dataset.from_dict(table).save_to_disk(str(tmp_path / "tab"))
+    ds = load_dataset(DatasetConfig(kind="hf", path=str(tmp_path / "tab"), val_size=0.1))
+    assert ds.input_shape == (2,) and ds.num_classes == 2  # strings, ids and other labels are not features
+    assert len(ds.y_test) == 10 and ds.train_size + len(ds.y_val) == 40  # 20 % held out as test
+
+
+def test_array_images_channels_first(tmp_path):
+    arrays = np.random.default_rng(3).random((12, 3, 4, 4)).astype(np.float32)
+    split = datasets.Dataset.from_dict({"pixel_values": arrays.tolist(), "label": [0, 1] * 6})
+    datasets.DatasetDict({"train": split, "test": split}).save_to_disk(str(tmp_path / "arr"))
+    ds = load_dataset(DatasetConfig(kind="cifar10", path=str(tmp_path / "arr"), val_size=2))
+    assert ds.input_shape == (3, 4, 4) and ds.num_classes == 10 and ds.kind == "cifar10"
+    assert torch.allclose(denormalise(ds, ds.x_test), torch.from_numpy(arrays), atol=1e-5)
+
+
+def test_missing_label_column(tmp_path):
+    split, _ = _pil_split(10, 0)
+    split = split.rename_column("label", "target")
+    datasets.DatasetDict({"train": split, "test": split}).save_to_disk(str(tmp_path / "d"))
+    with pytest.raises(PracError, match=r"no label column \(columns: image, target\)"):
+        load_dataset(DatasetConfig(kind="hf", path=str(tmp_path / "d")))
+
+
+def test_missing_split(tmp_path):
+    split, _ = _pil_split(10, 0)
+    datasets.DatasetDict({"train": split, "holdout": split}).save_to_disk(str(tmp_path / "d"))
+    with pytest.raises(PracError, match=r"needs a 'train' split and one of test, valid, validation \(found train, holdout\)"):
+        load_dataset(DatasetConfig(kind="hf", path=str(tmp_path / "d")))
+
+
+def test_images_of_different_sizes(tmp_path):
+    images = [Image.fromarray(np.zeros((4, 4), np.uint8)), Image.fromarray(np.zeros((5, 4), np.uint8))] * 5
+    split = datasets.Dataset.from_dict({"img": images, "label": [0, 1] * 5})
+    datasets.DatasetDict({"train": split, "test": split}).save_to_disk(str(tmp_path / "d"))
+    with pytest.raises(PracError, match="different sizes"):
+        load_dataset(DatasetConfig(kind="hf", path=str(tmp_path / "d")))
+
+
+def test_hf_needs_a_name_or_saved_folder(tmp_path):
+    with pytest.raises(PracError, match="set dataset.name"):
+        load_dataset(DatasetConfig(kind="hf"))
+    with pytest.raises(PracError, match="is not a folder written by save_to_disk"):
+        load_dataset(DatasetConfig(kind="hf", path=str(tmp_path)))

@@ -1,0 +1,113 @@
+import numpy as np
+import pytest
+import torch
+from datafiles import denormalise
+
+from prac.config import DatasetConfig
+from prac.data import load_dataset
+from prac.errors import PracError
+
+
+def _save(path, **arrays):
+    np.savez(path, **arrays)
+    return DatasetConfig(kind="npz", path=str(path), val_size=0.2)
+
+
+def _labels(n, k=4):
+    return np.arange(n) % k
+
+
+def test_grey_images_nhw(tmp_path):
+    rng = np.random.default_rng(0)
+    x_test = rng.integers(0, 256, (10, 6, 5), dtype=np.uint8)
+    cfg = _save(tmp_path / "d.npz", x_train=rng.integers(0, 256, (40, 6, 5), dtype=np.uint8), y_train=_labels(40),
+                x_test=x_test, y_test=_labels(10))
+    ds = load_dataset(cfg)
+    assert ds.input_shape == (1, 6, 5) and ds.num_classes == 4 and ds.kind == "npz"
+    assert (ds.train_size, len(ds.y_val)) == (32, 8)
+    assert torch.allclose(denormalise(ds, ds.x_test)[:, 0], torch.from_numpy(x_test).float(), atol=1e-3)
+
+
+def test_channels_last_images(tmp_path):
+    rng = np.random.default_rng(1)
+    x_train = rng.normal(size=(40, 4, 4, 3)).astype(np.float32)
+    x_train[..., 2] += 10  # channel 2 has its own mean: per-channel normalisation must remove it
+    x_test = rng.normal(size=(8, 4, 4, 3)).astype(np.float32)
+    ds = load_dataset(_save(tmp_path / "d.npz", x_train=x_train, y_train=_labels(40), x_test=x_test,
+                            y_test=_labels(8)))
+    assert ds.input_shape == (3, 4, 4)
+    assert torch.allclose(ds.x_train.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5)
+    assert torch.allclose(ds.x_train.std(dim=(0, 2, 3), unbiased=False), torch.ones(3), atol=1e-4)
+    want = torch.from_numpy(x_test).permute(0, 3, 1, 2)
+    assert torch.allclose(denormalise(ds, ds.x_test), want, atol=1e-4)
+
+
+def test_flat_features_standardised_per_feature(tmp_path):
+    rng = np.random.default_rng(2)
+    x_train = rng.normal(size=(50, 3)) * [1, 100, 0] + [0, 5, 7]  # third feature constant
+    ds = load_dataset(_save(tmp_path / "d.npz", x_train=x_train, y_train=_labels(50, 3),
+                            x_test=x_train[:5], y_test=_labels(5, 3)))
+    assert ds.input_shape == (3,) and ds.num_classes == 3
+    assert torch.allclose(ds.x_train.mean(0), torch.zeros(3), atol=1e-5)
+    assert torch.allclose(ds.x_train.std(0, unbiased=False), torch.tensor([1.0, 1.0, 0.0]), atol=1e-4)
+    assert not torch.isnan(ds.x_test).any()
+
+
+def test_num_classes_covers_test_labels(tmp_path):
+    x = np.zeros((20, 2))
+    ds = load_dataset(_save(tmp_path / "d.npz", x_train=x, y_train=_labels(20, 3), x_test=x[:2], y_test=[0, 6]))
+    assert ds.num_classes == 7 and len(ds.class_counts()) == 7
+
+
+def test_mismatched_lengths(tmp_path):
+    cfg = _save(tmp_path / "f.npz", x_train=np.zeros((100, 4)), y_train=_labels(99), x_test=np.zeros((5, 4)),
+                y_test=_labels(5))
+    with pytest.raises(PracError, match="x_train has 100 samples but y_train has 99; make them the same length"):
+        load_dataset(cfg)
+
+
+@pytest.mark.parametrize("bad, shown", [(-1, "-1"), (1.5, "1.5")])
+def test_labels_out_of_range(tmp_path, bad, shown):
+    y = _labels(20).astype(type(bad))
+    y[3] = bad
+    cfg = _save(tmp_path / "f.npz", x_train=np.zeros((20, 4)), y_train=y, x_test=np.zeros((5, 4)), y_test=_labels(5))
+    with pytest.raises(PracError, match=rf"labels must be integers >= 0 \(found {shown} in y_train\)"):
+        load_dataset(cfg)
+
+
+def test_string_labels(tmp_path):
+    cfg = _save(tmp_path / "f.npz", x_train=np.zeros((20, 4)), y_train=np.array(["a"] * 20), x_test=np.zeros((5, 4)),
+                y_test=_labels(5))
+    with pytest.raises(PracError, match="labels must be integers"):
+        load_dataset(cfg)
+
+
+def test_missing_key(tmp_path):
+    cfg = _save(tmp_path / "f.npz", x_train=np.zeros((20, 4)), y_train=_labels(20), x_test=np.zeros((5, 4)))
+    with pytest.raises(PracError, match="missing y_test"):
+        load_dataset(cfg)
+
+
+def test_pickled_object_array_is_refused(tmp_path):
+    obj = np.empty(20, dtype=object)
+    cfg = _save(tmp_path / "f.npz", x_train=np.zeros((20, 4)), y_train=obj, x_test=np.zeros((5, 4)), y_test=_labels(5))
+    with pytest.raises(PracError, match="cannot be read"):
+        load_dataset(cfg)
+
+
+def test_bad_shapes_and_files(tmp_path):
+    cfg = _save(tmp_path / "a.npz", x_train=np.zeros((20, 4)), y_train=_labels(20), x_test=np.zeros((5, 3)),
+                y_test=_labels(5))
+    with pytest.raises(PracError, match="same sample shape"):
+        load_dataset(cfg)
+    cfg = _save(tmp_path / "b.npz", x_train=np.full((20, 4), np.nan), y_train=_labels(20), x_test=np.zeros((5, 4)),
+                y_test=_labels(5))
+    with pytest.raises(PracError, match="NaN"):
+        load_dataset(cfg)
+    (tmp_path / "c.npz").write_bytes(b"not a zip")
+    with pytest.raises(PracError, match="cannot be read"):
+        load_dataset(DatasetConfig(kind="npz", path=str(tmp_path / "c.npz")))
+    with pytest.raises(PracError, match="does not exist"):
+        load_dataset(DatasetConfig(kind="npz", path=str(tmp_path / "none.npz")))
+    with pytest.raises(PracError, match="set dataset.path"):
+        load_dataset(DatasetConfig(kind="npz"))

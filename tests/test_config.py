@@ -1,0 +1,80 @@
+from pathlib import Path
+
+import pytest
+
+from prac.config import Config, digest, load_config, to_dict
+from prac.errors import PracError
+
+CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
+
+
+def test_default_is_digits_lenet_and_equals_its_yaml():
+    cfg = load_config()
+    assert cfg.dataset.kind == "digits" and cfg.model.name == "lenet_300_100"
+    assert load_config(Path(__file__).parent.parent / "configs" / "digits_lenet.yaml") == cfg
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_every_shipped_config_parses(path):
+    cfg = load_config(path)
+    assert isinstance(cfg, Config)
+
+
+def test_contract_keys_can_be_set():
+    cfg = load_config(None, ["seed=3", "dataset.kind=npz", "dataset.path=/x.npz", "model.name=conv2",
+                             "train.epochs=2", "train.batch_size=32", "train.lr=0.5", "prune.rate=0.3",
+                             "prune.rounds=4", "select.threshold=2"])
+    assert (cfg.seed, cfg.dataset.kind, cfg.dataset.path, cfg.model.name) == (3, "npz", "/x.npz", "conv2")
+    assert (cfg.train.epochs, cfg.train.batch_size, cfg.train.lr) == (2.0, 32, 0.5)
+    assert (cfg.prune.rate, cfg.prune.rounds, cfg.select.threshold) == (0.3, 4, 2)
+
+
+def test_overrides_beat_the_file_and_lists_become_tuples(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("train:\n  lr: 0.1\n  milestones: [0.5, 0.75]\n  schedule: step\n")
+    cfg = load_config(f, ["train.lr=0.2"])
+    assert cfg.train.lr == 0.2 and cfg.train.milestones == (0.5, 0.75)
+
+
+@pytest.mark.parametrize("text,words", [
+    ("trian:\n  lr: 1\n", "unknown config key 'trian'"),
+    ("train:\n  lrr: 1\n", "unknown config key 'train.lrr'"),
+    ("train:\n  epochs: ten\n", "train.epochs='ten' has the wrong type"),
+    ("train:\n  batch_size: 1.5\n", "train.batch_size=1.5 has the wrong type"),
+    ("prune:\n  rate: 1.5\n", "prune.rate=1.5 must be a fraction"),
+    ("prune:\n  rate: 0\n", "prune.rate=0.0 must be a fraction"),
+    ("prune:\n  target_density: 2\n", "prune.target_density=2.0"),
+    ("dataset:\n  kind: imagenet22k\n", "dataset.kind 'imagenet22k' is unknown"),
+    ("train: 5\n", "must be a mapping"),
+    ("- a\n- b\n", "must hold a mapping"),
+    ("train: {lr: [\n", "not valid YAML"),
+    ("select:\n  threshold: -1\n", "select.threshold=-1"),
+])
+def test_bad_configs_are_one_line_errors(tmp_path, text, words):
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    with pytest.raises(PracError) as e:
+        load_config(f)
+    assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_yaml_cannot_construct_objects(tmp_path):
+    f = tmp_path / "evil.yaml"
+    f.write_text("seed: !!python/object/apply:os.system ['touch pwned']\n")
+    with pytest.raises(PracError):
+        load_config(f)
+    assert not Path("pwned").exists()
+
+
+def test_missing_file_and_malformed_override():
+    with pytest.raises(PracError, match="does not exist"):
+        load_config("/nonexistent.yaml")
+    with pytest.raises(PracError, match="key=value"):
+        load_config(None, ["train.lr"])
+
+
+def test_digest_ignores_defaults_and_changes_with_values():
+    a = digest("x", Config())
+    assert a == digest("x", load_config(None, ["train.lr=0.0012"]))     # explicitly the default
+    assert a != digest("x", load_config(None, ["train.lr=0.002"]))
+    assert to_dict(Config())["model"]["widths"] == [300, 100]

@@ -1,0 +1,77 @@
+import math
+
+import torch
+from torch import nn
+
+from prac.config import TrainConfig
+from prac.engine import augment, lr_factor, steps_for, train
+
+
+def data(n=100):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 6, generator=g)
+    return x, (x[:, 0] > 0).long()
+
+
+def model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 2))
+
+
+class Seen:
+    def __init__(self):
+        self.idx = []
+
+    def on_batch(self, indices, correct):
+        assert indices.shape == correct.shape and correct.dtype == torch.bool
+        self.idx.append(indices.clone())
+
+
+def test_trains_only_on_the_subset_and_counts_fractional_epochs():
+    x, y = data()
+    subset = torch.tensor([3, 7, 11, 50, 99, 42, 8])
+    seen = Seen()
+    cfg = TrainConfig(batch_size=3)
+    st = train(model(), x, y, subset, cfg, epochs=2.0, seed=0, listeners=[seen])
+    got = torch.cat(seen.idx)
+    assert set(got.tolist()) == set(subset.tolist())
+    assert st.steps == 2 * math.ceil(7 / 3) == len(seen.idx)
+    assert torch.bincount(got, minlength=100)[subset].tolist() == [2] * 7   # each sample once per epoch
+    st = train(model(), x, y, subset, cfg, epochs=0.5, seed=0)
+    assert st.steps == steps_for(0.5, 7, 3) == 2
+
+
+def test_same_seed_same_weights_and_different_seed_differs():
+    x, y = data()
+    cfg = TrainConfig(batch_size=10, lr=0.01)
+    a, b, c = model(), model(), model()
+    train(a, x, y, torch.arange(100), cfg, epochs=2, seed=1)
+    train(b, x, y, torch.arange(100), cfg, epochs=2, seed=1)
+    train(c, x, y, torch.arange(100), cfg, epochs=2, seed=2)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters()))
+
+
+def test_learns_a_separable_problem():
+    x, y = data(400)
+    m = model()
+    train(m, x, y, torch.arange(400), TrainConfig(batch_size=32, lr=0.01), epochs=10, seed=0)
+    assert (m(x).argmax(1) == y).float().mean() > 0.95
+
+
+def test_schedules():
+    cos = lr_factor(TrainConfig(schedule="cosine"), 100)
+    assert cos(0) == 1.0 and abs(cos(50) - 0.5) < 1e-9 and cos(99) < 0.01
+    step = lr_factor(TrainConfig(schedule="step", milestones=(0.5, 0.75), gamma=0.1), 100)
+    assert step(10) == 1.0 and abs(step(60) - 0.1) < 1e-12 and abs(step(80) - 0.01) < 1e-12
+    warm = lr_factor(TrainConfig(warmup=0.1), 100)
+    assert warm(0) == 0.1 and warm(9) == 1.0 and warm(50) == 1.0
+
+
+def test_augment_is_a_shifted_possibly_flipped_crop():
+    x = torch.arange(2 * 1 * 6 * 6, dtype=torch.float).view(2, 1, 6, 6) + 1
+    out = augment(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    for i in range(2):   # every non-zero value of the crop comes from the (possibly flipped) image
+        vals = set(out[i][out[i] != 0].tolist())
+        assert vals <= set(x[i].flatten().tolist())

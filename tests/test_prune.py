@@ -1,0 +1,81 @@
+import torch
+from torch import nn
+
+from prac.config import TrainConfig
+from prac.engine import train
+from prac.prune import apply_masks, density, full_masks, hamming, magnitude_masks
+
+
+class Toy(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.hidden = nn.Linear(4, 5)
+        self.out = nn.Linear(5, 3)
+
+    def forward(self, x):
+        return self.out(torch.relu(self.hidden(x)))
+
+
+def toy():
+    torch.manual_seed(0)
+    m = Toy()
+    with torch.no_grad():  # exact, distinct magnitudes
+        m.hidden.weight.copy_(torch.arange(1, 21, dtype=torch.float).view(5, 4) * torch.tensor([1, -1, 1, -1]))
+        m.out.weight.copy_(torch.arange(1, 16, dtype=torch.float).view(3, 5))
+    return m
+
+
+def test_layerwise_pruning_removes_exactly_the_smallest_weights():
+    m = toy()
+    masks = magnitude_masks(m, None, rate=0.25, out_rate=0.2)
+    assert set(masks) == {"hidden.weight", "out.weight"}     # biases are never pruned
+    assert masks["hidden.weight"].flatten().tolist() == [False] * 5 + [True] * 15
+    assert masks["out.weight"].flatten().tolist() == [False] * 3 + [True] * 12
+    second = magnitude_masks(m, masks, rate=0.2, out_rate=0.0)   # 20 % of the remaining 15
+    assert second["hidden.weight"].flatten().tolist() == [False] * 8 + [True] * 12
+    assert torch.equal(second["out.weight"], masks["out.weight"])
+
+
+def test_pruned_weights_never_come_back_even_if_large():
+    m = toy()
+    masks = magnitude_masks(m, None, rate=0.25, out_rate=0.0)
+    with torch.no_grad():
+        m.hidden.weight[0, 0] = 1000.0   # was pruned; a large value must not resurrect it
+    again = magnitude_masks(m, masks, rate=0.0 + 1e-9, out_rate=0.0)
+    assert not again["hidden.weight"][0, 0]
+
+
+def test_global_scope_ranks_hidden_layers_together():
+    m = toy()
+    masks = magnitude_masks(m, None, rate=0.5, out_rate=0.0, scope="global")
+    assert int(masks["hidden.weight"].sum()) == 10 and int(masks["out.weight"].sum()) == 15
+
+
+def test_density_and_hamming():
+    m = toy()
+    full = full_masks(m)
+    half = magnitude_masks(m, None, rate=0.5, out_rate=0.0)
+    assert density(full) == 1.0
+    assert abs(density(half) - 25 / 35) < 1e-9
+    assert abs(hamming(full, half) - 10 / 35) < 1e-9
+
+
+def test_masks_stay_exactly_zero_through_training():
+    torch.manual_seed(0)
+    m = toy()
+    masks = magnitude_masks(m, None, rate=0.5, out_rate=0.3)
+    x, y = torch.randn(64, 4), torch.randint(0, 3, (64,))
+    for opt in ("adam", "sgd"):
+        cfg = TrainConfig(epochs=3, batch_size=8, lr=0.1, optimizer=opt, weight_decay=0.01)
+        train(m, x, y, torch.arange(64), cfg, epochs=3, seed=0, masks=masks)
+        for name, p in m.named_parameters():
+            if name in masks:
+                assert torch.all(p[~masks[name]] == 0), name
+                assert torch.all(p[masks[name]] != 0), name   # the kept weights did train
+
+
+def test_apply_masks_zeroes():
+    m = toy()
+    masks = magnitude_masks(m, None, rate=0.5, out_rate=0.5)
+    apply_masks(m, masks)
+    assert int((m.hidden.weight != 0).sum()) == 10
