@@ -40,7 +40,9 @@ def with_changes(cfg: Config, **groups) -> Config:
 def method_config(cfg: Config, method: str, prac_fraction: float) -> Config:
     base = cfg.prune.search_epochs or cfg.train.epochs
     if method == "full":  # plain IMP: every round trains the full split for train.epochs, rewinding
-        return with_changes(cfg, select={"subset": "full"}, prune={"search": "rewind", "search_epochs": None})
+        return with_changes(cfg, select={"subset": "full", "scale_epochs": True, "probe_every_round": False},
+                            prune={"search": "rewind", "search_epochs": None, "early_bird": False,
+                                   "search_lr": None, "search_schedule": None})
     if method == "matched":  # full split, epochs cut so each round spends PrAC's steps (f^2 of a full round)
         return with_changes(cfg, select={"subset": "full", "scale_epochs": False},
                             prune={"search_epochs": base * prac_fraction ** 2})
@@ -49,7 +51,8 @@ def method_config(cfg: Config, method: str, prac_fraction: float) -> Config:
     return with_changes(cfg, select={"subset": "prac"})
 
 
-def retrained_rounds(cfg: Config, run: dict, out, progress, reinit: bool = False) -> list[dict]:
+def retrained_rounds(cfg: Config, run: dict, out, progress, reinit: bool = False,
+                     only: set[int] | None = None) -> list[dict]:
     """Retrain every round's ticket on the full split; cached per round under the run folder."""
     rdir = Path(run["run_dir"])
     cache_file = rdir / ("retrain_reinit.json" if reinit else "retrain.json")
@@ -64,6 +67,9 @@ def retrained_rounds(cfg: Config, run: dict, out, progress, reinit: bool = False
         r = x["round"]
         if r == 0:
             results.append({"round": 0, "density": 1.0, "test_acc": run["dense_test_acc"], "steps": x["steps"]})
+            continue
+        if only and r not in only:
+            results.append({"round": r, "density": x["density"], "test_acc": None, "steps": x["steps"]})
             continue
         if str(r) not in done:
             masks = {k.split(".", 1)[1]: m.to(dev) for k, m in history.items() if k.startswith(f"round{r}.")}
@@ -88,17 +94,17 @@ def composition_by_class(cfg: Config, entry) -> dict[str, list[int]]:
             for name, sel in (("hard_only", hard & ~flip), ("flipped_only", flip & ~hard), ("both", hard & flip))}
 
 
-def run_seed(cfg: Config, out, progress) -> dict:
+def run_seed(cfg: Config, out, progress, methods=METHODS, only: set[int] | None = None) -> dict:
     """All methods for one seed: per method, its per-round retrained accuracies and costs."""
     t0 = time.perf_counter()
     entry = build_prac(cfg, out, progress)
     build_seconds = entry.meta["dense"]["seconds"]
     f = entry.meta["prac_fraction"]
     res = {"prac_fraction": f, "composition_by_class": composition_by_class(cfg, entry)}
-    for method in METHODS:
+    for method in [m for m in METHODS if m in methods]:
         if method == "reinit":
-            run = res["prac"]["run"]
-            rounds = retrained_rounds(method_config(cfg, "prac", f), run, out, progress, reinit=True)
+            run = find_ticket(method_config(cfg, "prac", f), entry, out, progress)
+            rounds = retrained_rounds(method_config(cfg, "prac", f), run, out, progress, reinit=True, only=only)
             res[method] = {"rounds": rounds, "steps_total": run["steps_total"], "wall_seconds": None, "run": run}
             continue
         mcfg = method_config(cfg, method, f)
@@ -108,7 +114,7 @@ def run_seed(cfg: Config, out, progress) -> dict:
             rounds = [{"round": x["round"], "density": x["density"], "test_acc": x["test_acc"], "steps": x["steps"]}
                       for x in run["rounds"]]
         else:
-            rounds = retrained_rounds(mcfg, run, out, progress)
+            rounds = retrained_rounds(mcfg, run, out, progress, only=only)
         # the dense round is built once and shared: each method's search time includes it
         res[method] = {"rounds": rounds, "steps_total": run["steps_total"],
                        "wall_seconds": run["search_seconds"] + build_seconds, "run": run,
@@ -117,20 +123,24 @@ def run_seed(cfg: Config, out, progress) -> dict:
     return res
 
 
-def run_bench(what: str, cfg: Config, seeds: int, out, progress) -> dict:
+def run_bench(what: str, cfg: Config, seeds: int, out, progress, methods=METHODS,
+              eval_rounds: set[int] | None = None) -> dict:
     if what == "speed":
         from pipelines.speed import run_speed
 
         return run_speed(cfg, out, progress)
     if seeds < 1:
         raise PracError(f"--seeds {seeds} must be at least 1")
+    unknown = set(methods) - set(METHODS)
+    if unknown or not methods:
+        raise PracError(f"unknown methods {sorted(unknown)}; choose from {', '.join(METHODS)}")
     out = Path(out) if out else paths.DEFAULT_ROOT / "bench"
     bdir = out  # bench.json beside the PrAC sets and runs it measured
     per_seed = []
     for s in range(seeds):
         scfg = dataclasses.replace(cfg, seed=cfg.seed + s)
         say(f"[bold]seed {scfg.seed}[/bold] ({s + 1} of {seeds})")
-        per_seed.append(run_seed(scfg, out, progress))
+        per_seed.append(run_seed(scfg, out, progress, methods, eval_rounds))
     summary = bench_report.summarise(per_seed)
     summary["config"] = json.loads(json.dumps(dataclasses.asdict(cfg)))
     summary["seeds"] = [cfg.seed + s for s in range(seeds)]

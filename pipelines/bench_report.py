@@ -21,13 +21,13 @@ def _mean_std(xs: list[float]) -> tuple[float, float]:
 
 def summarise(per_seed: list[dict]) -> dict:
     methods = {}
-    for m in LABELS:
+    for m in [m for m in LABELS if m in per_seed[0]]:
         runs = [s[m] for s in per_seed]
         n_rounds = min(len(r["rounds"]) for r in runs)
         rounds = []
         for i in range(n_rounds):
             accs = [r["rounds"][i]["test_acc"] for r in runs]
-            mean, std = _mean_std(accs)
+            mean, std = _mean_std(accs) if None not in accs else (None, None)
             rounds.append({"round": i, "density": statistics.fmean(r["rounds"][i]["density"] for r in runs),
                            "test_acc_mean": mean, "test_acc_std": std,
                            "steps": round(statistics.fmean(r["rounds"][i]["steps"] for r in runs))})
@@ -37,26 +37,32 @@ def summarise(per_seed: list[dict]) -> dict:
                       "wall_seconds": statistics.fmean(walls) if walls else None,
                       "retrain_steps": round(statistics.fmean(r.get("retrain_steps", 0) for r in runs)),
                       "retrain_seconds": statistics.fmean(r.get("retrain_seconds", 0.0) for r in runs)}
-    full, prac = methods["full"], methods["prac"]
+    out = {"methods": methods,
+           "prac_fraction": statistics.fmean(s["prac_fraction"] for s in per_seed),
+           "composition_by_class": per_seed[0]["composition_by_class"],
+           "seconds": sum(s["seconds"] for s in per_seed)}
 
-    def gap(a: str, b: str, i: int) -> float:  # percentage points by which method a trails b in round i
-        return 100 * (methods[b]["rounds"][i]["test_acc_mean"] - methods[a]["rounds"][i]["test_acc_mean"])
+    def gap(a: str, b: str, i: int) -> float | None:  # percentage points by which method a trails b in round i
+        x, y = methods[a]["rounds"][i]["test_acc_mean"], methods[b]["rounds"][i]["test_acc_mean"]
+        return None if x is None or y is None else 100 * (y - x)
 
-    last = len(prac["rounds"]) - 1
-    return {
-        "methods": methods,
-        "prac_fraction": statistics.fmean(s["prac_fraction"] for s in per_seed),
-        "composition_by_class": per_seed[0]["composition_by_class"],
-        "iteration_savings": 1 - prac["steps_total"] / full["steps_total"],
-        "iteration_savings_end_to_end": 1 - (prac["steps_total"] + prac["retrain_steps"]) / full["steps_total"],
-        "wall_ratio": prac["wall_seconds"] / full["wall_seconds"],
-        "wall_ratio_end_to_end": (prac["wall_seconds"] + prac["retrain_seconds"]) / full["wall_seconds"],
-        "parity_gap_pp": max(gap("prac", "full", i) for i in range(1, last + 1)),
-        "random_subset_gap_pp": -gap("prac", "random", last),   # > 0: PrAC beats the random subset
-        "matched_gap_pp": -gap("prac", "matched", last),         # > 0: PrAC beats compute-matched full IMP
-        "reinit_gap_pp": -gap("prac", "reinit", last),           # > 0: the rewind weights matter
-        "seconds": sum(s["seconds"] for s in per_seed),
-    }
+    if "prac" in methods and "full" in methods:
+        full, prac = methods["full"], methods["prac"]
+        last = len(prac["rounds"]) - 1
+        gaps = [g for g in (gap("prac", "full", i) for i in range(1, last + 1)) if g is not None]
+        out.update({
+            "iteration_savings": 1 - prac["steps_total"] / full["steps_total"],
+            "iteration_savings_end_to_end": 1 - (prac["steps_total"] + prac["retrain_steps"]) / full["steps_total"],
+            "wall_ratio": prac["wall_seconds"] / full["wall_seconds"],
+            "wall_ratio_end_to_end": (prac["wall_seconds"] + prac["retrain_seconds"]) / full["wall_seconds"],
+            "parity_gap_pp": max(gaps) if gaps else None,
+        })
+        # > 0: PrAC beats the control at the sparsest round
+        for other, name in (("random", "random_subset_gap_pp"), ("matched", "matched_gap_pp"), ("reinit", "reinit_gap_pp")):
+            if other in methods:
+                g = gap("prac", other, last)
+                out[name] = None if g is None else -g
+    return out
 
 
 def hardware() -> str:
@@ -66,10 +72,20 @@ def hardware() -> str:
 
 
 def headline(s: dict) -> str:
+    if "iteration_savings" not in s:
+        return "(full-data IMP or PrAC not among the methods: no savings figures)"
     return (f"iteration savings {100 * s['iteration_savings']:.1f} % (end to end "
             f"{100 * s['iteration_savings_end_to_end']:.1f} %), wall ratio {s['wall_ratio']:.3f}, parity gap "
-            f"{s['parity_gap_pp']:+.2f} pp, PrAC minus random subset at the sparsest round "
-            f"{s['random_subset_gap_pp']:+.2f} pp")
+            f"{_pp(s.get('parity_gap_pp'))} pp, PrAC minus random subset at the sparsest round "
+            f"{_pp(s.get('random_subset_gap_pp'))} pp")
+
+
+def _pp(x) -> str:
+    return "–" if x is None else f"{x:+.2f}"
+
+
+def _acc(r: dict) -> str:
+    return "–" if r["test_acc_mean"] is None else f"{100 * r['test_acc_mean']:.2f} ± {100 * r['test_acc_std']:.2f}"
 
 
 def markdown(s: dict) -> str:
@@ -81,8 +97,7 @@ def markdown(s: dict) -> str:
              "| weights left % | " + " | ".join(ms[m]["label"] for m in ms) + " |",
              "|---:|" + "---:|" * len(ms)]
     for i, r in enumerate(ms["prac"]["rounds"]):
-        cells = [f"{100 * ms[m]['rounds'][i]['test_acc_mean']:.2f} ± {100 * ms[m]['rounds'][i]['test_acc_std']:.2f}"
-                 for m in ms]
+        cells = [_acc(ms[m]["rounds"][i]) for m in ms]
         lines.append(f"| {100 * r['density']:.1f} | " + " | ".join(cells) + " |")
     lines += ["", "| method | optimizer steps (search) | search wall s (build included) | final retrain steps |",
               "|---|---:|---:|---:|"]
@@ -101,11 +116,11 @@ def plots(bdir: Path, s: dict) -> None:
 
     ms = s["methods"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    dense = ms["full"]["rounds"][0]
+    dense = next(iter(ms.values()))["rounds"][0]
     ax.axhspan(100 * (dense["test_acc_mean"] - dense["test_acc_std"]), 100 * (dense["test_acc_mean"] + dense["test_acc_std"]),
                color="grey", alpha=0.25, label="dense network")
     for m, v in ms.items():
-        r = v["rounds"][1:]
+        r = [x for x in v["rounds"][1:] if x["test_acc_mean"] is not None]
         ax.errorbar([100 * x["density"] for x in r], [100 * x["test_acc_mean"] for x in r],
                     yerr=[100 * x["test_acc_std"] for x in r], marker="o", ms=3, capsize=2, label=v["label"])
     ax.set_xscale("log")

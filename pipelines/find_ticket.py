@@ -13,6 +13,7 @@ round's network is evaluated on the full validation and test splits; the final t
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import torch
@@ -126,6 +127,8 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
                   "test_acc": evaluate(model, t["x_test"], t["y_test"]), "subset_size": len(subset)}
         dense_seconds = 0.0
     rounds = [{"round": 0, "density": 1.0, **round0}]
+    search_train = dataclasses.replace(cfg.train, lr=p.search_lr or cfg.train.lr,
+                                       schedule=p.search_schedule or cfg.train.schedule)
     masks = full_masks(model)
     history: dict[str, torch.Tensor] = {}
     search_start = time.perf_counter()
@@ -134,7 +137,7 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
         if p.search == "rewind":
             model.load_state_dict(rewind)
         listeners = [EarlyBird(cfg, masks)] if p.early_bird else []
-        st = train(model, t["x_train"], t["y_train"], subset, cfg.train, epochs=scaled_epochs(len(subset)),
+        st = train(model, t["x_train"], t["y_train"], subset, search_train, epochs=scaled_epochs(len(subset)),
                    seed=round_seed(cfg.seed, r), masks=masks, listeners=listeners, progress=progress,
                    label=f"round {r}/{p.rounds}")
         rounds.append({"round": r, "density": density(masks), "val_acc": evaluate(model, t["x_val"], t["y_val"]),

@@ -122,7 +122,11 @@ def report_cmd(run: Optional[str] = typer.Argument(None, help="Run name, unique 
 def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP vs PrAC vs random subset vs "
                                                          "random re-init; speed: engine vs a bare PyTorch loop."),
               config: Optional[Path] = ConfigOpt, set_: Optional[List[str]] = SetOpt,
-              seeds: int = typer.Option(1, "--seeds", help="Seeds to average over (0..K-1)."),
+              seeds: int = typer.Option(1, "--seeds", help="Seeds to average over (seed .. seed+K-1)."),
+              methods: str = typer.Option("full,prac,random,matched,reinit", "--methods",
+                                          help="Comma-separated subset of: full, prac, random, matched, reinit."),
+              eval_rounds: Optional[str] = typer.Option(None, "--eval-rounds", help="Retrain only these rounds' "
+                                                        "tickets, e.g. 4,8,11,13 (default: every round)."),
               out: Optional[Path] = OutOpt, quiet: bool = QuietOpt):
     """Measure the savings claim side by side: every method's tickets retrained on full data and tested.
 
@@ -134,7 +138,13 @@ def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP
         raise PracError(f"unknown benchmark '{what}'; use tickets or speed")
     cfg = load_config(config, set_ or [])
     with progress_bars(not quiet) as bars:
-        run_bench(what, cfg, seeds, out, bars)
+        only = None
+        if eval_rounds:
+            try:
+                only = {int(x) for x in eval_rounds.split(",") if x.strip()}
+            except ValueError:
+                raise PracError(f"--eval-rounds '{eval_rounds}' must be round numbers like 4,8,11,13") from None
+        run_bench(what, cfg, seeds, out, bars, tuple(m.strip() for m in methods.split(",") if m.strip()), only)
 
 
 def main() -> None:

@@ -89,6 +89,8 @@ class PruneConfig:
     search: str = field(default="rewind", metadata={"help": "rewind: retrain from the rewind point each round; "
                                                            "finetune: keep training the pruned net (ticket is still mask + rewind weights)"})
     search_epochs: float | None = field(default=None, metadata={"help": "epochs per search round before subset scaling (default: train.epochs)"})
+    search_lr: float | None = field(default=None, metadata={"help": "peak lr of the search rounds (default: train.lr)"})
+    search_schedule: str | None = field(default=None, metadata={"help": "lr schedule of the search rounds (default: train.schedule)"})
     early_bird: bool = field(default=False, metadata={"help": "stop a round when the mask stops changing"})
     eb_eps: float = field(default=0.08, metadata={"help": "early-bird: mask Hamming distance threshold"})
     eb_patience: int = field(default=5, metadata={"help": "early-bird: epochs below eps before stopping"})
@@ -110,6 +112,10 @@ class PruneConfig:
             raise PracError(f"prune.scope '{self.scope}' is unknown; use layerwise or global")
         if self.search not in ("rewind", "finetune"):
             raise PracError(f"prune.search '{self.search}' is unknown; use rewind or finetune")
+        if self.search_schedule not in (None, "constant", "cosine", "step"):
+            raise PracError(f"prune.search_schedule '{self.search_schedule}' is unknown; use constant, cosine or step")
+        if self.search_lr is not None and self.search_lr <= 0:
+            raise PracError(f"prune.search_lr={self.search_lr} must be positive")
         if self.rewind_step < 0:
             raise PracError(f"prune.rewind_step={self.rewind_step} must be >= 0")
 
