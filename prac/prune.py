@@ -86,8 +86,3 @@ def hamming(a: Masks, b: Masks) -> float:
     diff = sum(int((a[n] != b[n]).sum()) for n in a)
     return diff / sum(m.numel() for m in a.values())
 
-
-def density_after(rounds: int, rate: float, out_rate: float, sizes: list[int]) -> float:
-    """Density after ``rounds`` layerwise rounds for layers of ``sizes`` (last: output)."""
-    kept = [s * (1 - rate) ** rounds for s in sizes[:-1]] + [sizes[-1] * (1 - out_rate) ** rounds]
-    return sum(kept) / sum(sizes)

@@ -44,8 +44,7 @@ class ForgettingTracker:
         forgot = seen_before & self.prev_correct[indices] & ~correct
         self.forgetting_events[indices] += forgot.to(torch.int32)
         newly = correct & ~self.ever_correct[indices]
-        self.first_learned[indices] = torch.where(newly, torch.tensor(self.epoch, dtype=torch.int32,
-                                                                       device=correct.device), self.first_learned[indices])
+        self.first_learned[indices] = self.first_learned[indices].masked_fill(newly, self.epoch)
         self.ever_correct[indices] |= correct
         self.prev_correct[indices] = correct
         self.presentations[indices] += 1

@@ -27,6 +27,25 @@ def image_shape(model: str, input_shape: tuple[int, ...]) -> tuple[int, int, int
     return shape  # type: ignore[return-value]
 
 
+def conv_stack(plan, shape: tuple[int, int, int], batchnorm: bool) -> tuple[nn.Sequential, tuple[int, int, int]]:
+    """VGG-style features from a plan of widths and "M" (2×2 max-pool); 3×3 convs, padding 1.
+
+    A pool that would shrink the map below 1×1 is skipped (VGG-16 on small images).
+    Returns the layers and the output shape (C, H, W)."""
+    c, h, w = shape
+    layers: list[nn.Module] = []
+    for v in plan:
+        if v == "M":
+            if h >= 2 and w >= 2:
+                layers.append(nn.MaxPool2d(2))
+                h, w = h // 2, w // 2
+            continue
+        layers += [nn.Conv2d(c, v, kernel_size=3, padding=1)] + ([nn.BatchNorm2d(v)] if batchnorm else [])
+        layers.append(nn.ReLU(inplace=True))
+        c = v
+    return nn.Sequential(*layers), (c, h, w)
+
+
 def init_weights(model: nn.Module) -> nn.Module:
     """OpenLTH's initialisation, in place; returns ``model``.
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from prac.errors import PracError
-from prac.models.base import image_shape, init_weights
+from prac.models.base import conv_stack, image_shape, init_weights
 from prac.models.mlp import MLP
 
 PLANS = {
@@ -25,16 +25,7 @@ FC_WIDTHS = (256, 256)
 class ConvNet(nn.Module):
     def __init__(self, plan, input_shape: tuple[int, int, int], num_classes: int):
         super().__init__()
-        c, h, w = input_shape
-        layers: list[nn.Module] = []
-        for v in plan:
-            if v == "M":
-                layers.append(nn.MaxPool2d(2))
-                h, w = h // 2, w // 2
-            else:
-                layers += [nn.Conv2d(c, v, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
-                c = v
-        self.features = nn.Sequential(*layers)
+        self.features, (c, h, w) = conv_stack(plan, input_shape, batchnorm=False)
         self.classifier = MLP(c * h * w, FC_WIDTHS, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

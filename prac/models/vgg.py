@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from prac.models.base import image_shape, init_weights
+from prac.models.base import conv_stack, image_shape, init_weights
 
 PLAN = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
@@ -18,17 +18,7 @@ PLAN = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512,
 class VGG(nn.Module):
     def __init__(self, plan, input_shape: tuple[int, int, int], num_classes: int):
         super().__init__()
-        c, h, w = input_shape
-        layers: list[nn.Module] = []
-        for v in plan:
-            if v == "M":
-                if h >= 2 and w >= 2:
-                    layers.append(nn.MaxPool2d(2))
-                    h, w = h // 2, w // 2
-            else:
-                layers += [nn.Conv2d(c, v, kernel_size=3, padding=1), nn.BatchNorm2d(v), nn.ReLU(inplace=True)]
-                c = v
-        self.features = nn.Sequential(*layers)
+        self.features, (c, _, _) = conv_stack(plan, input_shape, batchnorm=True)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(c, num_classes)
 
