@@ -40,14 +40,14 @@ def with_changes(cfg: Config, **groups) -> Config:
 def method_config(cfg: Config, method: str, prac_fraction: float) -> Config:
     base = cfg.prune.search_epochs or cfg.train.epochs
     if method == "full":  # plain IMP: every round trains the full split for train.epochs, rewinding
-        return with_changes(cfg, select={"subset": "full", "scale_epochs": True, "probe_every_round": False},
+        return with_changes(cfg, select={"subset": "full", "scale_epochs": True, "reprobe": "none"},
                             prune={"search": "rewind", "search_epochs": None, "early_bird": False,
                                    "search_lr": None, "search_schedule": None})
     if method == "matched":  # full split, epochs cut so each round spends PrAC's steps (f^2 of a full round)
-        return with_changes(cfg, select={"subset": "full", "scale_epochs": False},
+        return with_changes(cfg, select={"subset": "full", "scale_epochs": False, "reprobe": "none"},
                             prune={"search_epochs": base * prac_fraction ** 2})
-    if method == "random":
-        return with_changes(cfg, select={"subset": "random"})
+    if method == "random":  # the probe only refines a PrAC set: the random control never reprobes
+        return with_changes(cfg, select={"subset": "random", "reprobe": "none"})
     return with_changes(cfg, select={"subset": "prac"})
 
 

@@ -101,6 +101,8 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
     n = data.train_size
     p = cfg.prune
     subset = subset_for(cfg, entry, n)
+    stats = entry.stats()
+    hard = torch.nonzero((stats["forgetting_events"] > entry.meta["threshold"]) | stats["never_learned"]).flatten()
     model = new_model(cfg, data, dev)
 
     def scaled_epochs(size: int) -> float:
@@ -146,9 +148,10 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
         history.update({f"round{r}.{k}": m for k, m in masks.items()})
         say(f"round {r}: {100 * density(masks):.2f} % of weights, val {100 * rounds[-1]['val_acc']:.2f} %, "
             f"test {100 * rounds[-1]['test_acc']:.2f} %, {st.steps:,} steps on {len(subset):,} samples")
-        if cfg.select.probe_every_round and cfg.select.subset == "prac":
-            flips = prune_flips(model, masks, t["x_train"], p.rate, p.out_rate, p.scope)
-            subset = torch.unique(torch.cat([subset, torch.nonzero(flips).flatten()]))
+        if cfg.select.reprobe != "none" and cfg.select.subset == "prac":
+            flipped = torch.nonzero(prune_flips(model, masks, t["x_train"], p.rate, p.out_rate, p.scope)).flatten()
+            keep = subset if cfg.select.reprobe == "union" else hard
+            subset = torch.unique(torch.cat([keep, flipped]))
         if p.target_density is not None and density(masks) <= p.target_density:
             break
     search_seconds = time.perf_counter() - search_start

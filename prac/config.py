@@ -125,11 +125,15 @@ class SelectConfig:
     threshold: int = field(default=0, metadata={"help": "hard-to-memorize: forgetting events > threshold (or never learned)"})
     subset: str = field(default="prac", metadata={"help": "prac, random (same size as the PrAC set) or full"})
     scale_epochs: bool = field(default=True, metadata={"help": "scale search epochs by |subset| / N (dynamic iterations)"})
-    probe_every_round: bool = field(default=False, metadata={"help": "add the samples the current ticket flips, every round"})
+    reprobe: str = field(default="none", metadata={"help": "repeat the flip probe on the current ticket every round: none; "
+                                                          "union (add its flips, cumulative, as the paper's code); "
+                                                          "refresh (hard-to-memorize + the latest flips only)"})
 
     def check(self) -> None:
         if self.threshold < 0:
             raise PracError(f"select.threshold={self.threshold} must be >= 0")
+        if self.reprobe not in ("none", "union", "refresh"):
+            raise PracError(f"select.reprobe '{self.reprobe}' is unknown; use none, union or refresh")
         if self.subset not in ("prac", "random", "full"):
             raise PracError(f"select.subset '{self.subset}' is unknown; use prac, random or full")
 

@@ -84,3 +84,18 @@ def test_reuse_for_another_architecture_trains_round_0_on_the_subset(built):
     r = find_ticket(other, entry, root)
     assert r["source_model"] == "lenet_300_100" and r["model"] == "mlp"
     assert r["rounds"][0]["subset_size"] == entry.meta["prac_size"] < 600
+
+
+@pytest.mark.parametrize("mode", ["union", "refresh"])
+def test_reprobe_modes_shape_the_subset(built, mode):
+    cfg, entry, root = built
+    st = entry.stats()
+    hard = int(((st["forgetting_events"] > 0) | st["never_learned"]).sum())
+    c = load_config(None, ["train.epochs=4", "prune.rounds=3", "dataset.train_limit=600", "prune.search=finetune",
+                           f"select.reprobe={mode}"])
+    sizes = [x["subset_size"] for x in find_ticket(c, entry, root)["rounds"][1:]]
+    assert sizes[0] == entry.meta["prac_size"]
+    if mode == "union":      # cumulative: never shrinks
+        assert sizes == sorted(sizes)
+    else:                    # hard-to-memorize stays, the flips are the latest ones only
+        assert all(s >= hard for s in sizes)
