@@ -14,6 +14,7 @@ round's network is evaluated on the full validation and test splits; the final t
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 
 import torch
@@ -45,8 +46,13 @@ class EarlyBird:
         return self.calm >= p.eb_patience
 
 
+# Bumped whenever the search's code changes what a configuration computes, so that a
+# cached run from older code is never served as this code's result.
+SEARCH_VERSION = 2
+
+
 def run_name(cfg: Config, prac_key: str) -> str:
-    h = digest("ticket", prac_key, cfg.model, cfg.train, cfg.prune, cfg.select, cfg.seed)
+    h = digest("ticket", SEARCH_VERSION, prac_key, cfg.model, cfg.train, cfg.prune, cfg.select, cfg.seed)
     return f"{cfg.model.name}-{cfg.select.subset}-{h[:12]}"
 
 
@@ -100,14 +106,21 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
     t = on_device(data, dev)
     n = data.train_size
     p = cfg.prune
-    subset = subset_for(cfg, entry, n)
+    subset = initial = subset_for(cfg, entry, n)
     stats = entry.stats()
     hard = torch.nonzero((stats["forgetting_events"] > entry.meta["threshold"]) | stats["never_learned"]).flatten()
     model = new_model(cfg, data, dev)
 
     def scaled_epochs(size: int) -> float:
+        """Epochs over a pool of ``size`` samples that spend the initial subset's budget:
+        ``base x |S0| / N`` epochs over |S0| (dynamic iterations). A reprobed pool changes
+        which samples a round trains on, not how many steps it takes, so the PrAC search and
+        its random control always spend the same steps."""
         base = p.search_epochs or cfg.train.epochs
-        return base * size / n if cfg.select.scale_epochs else base
+        if not cfg.select.scale_epochs:
+            return base
+        steps = steps_for(base * len(initial) / n, len(initial), cfg.train.batch_size)
+        return steps / math.ceil(size / cfg.train.batch_size)
 
     if dense_is_reusable(cfg, entry.meta):
         weights = entry.dense()

@@ -50,7 +50,7 @@ class ModelConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: float = field(default=10, metadata={"help": "epochs of one full-data training run"})
-    batch_size: int = field(default=128, metadata={"help": "samples per optimizer step"})
+    batch_size: int = field(default=32, metadata={"help": "samples per optimizer step"})
     lr: float = field(default=1.2e-3, metadata={"help": "peak learning rate"})
     optimizer: str = field(default="adam", metadata={"help": "adam or sgd (with momentum)"})
     momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
@@ -86,8 +86,8 @@ class PruneConfig:
     target_density: float | None = field(default=None, metadata={"help": "stop once at most this fraction of weights remains"})
     scope: str = field(default="layerwise", metadata={"help": "layerwise or global magnitude pruning"})
     rewind_step: int = field(default=0, metadata={"help": "rewind to this optimizer step (0: to initialisation)"})
-    search: str = field(default="rewind", metadata={"help": "rewind: retrain from the rewind point each round; "
-                                                           "finetune: keep training the pruned net (ticket is still mask + rewind weights)"})
+    search: str = field(default="finetune", metadata={"help": "finetune: keep training the pruned net each round (the ticket is "
+                                                             "still mask + rewind weights); rewind: retrain from the rewind point"})
     search_epochs: float | None = field(default=None, metadata={"help": "epochs per search round before subset scaling (default: train.epochs)"})
     search_lr: float | None = field(default=None, metadata={"help": "peak lr of the search rounds (default: train.lr)"})
     search_schedule: str | None = field(default=None, metadata={"help": "lr schedule of the search rounds (default: train.schedule)"})
@@ -125,7 +125,7 @@ class SelectConfig:
     threshold: int = field(default=0, metadata={"help": "hard-to-memorize: forgetting events > threshold (or never learned)"})
     subset: str = field(default="prac", metadata={"help": "prac, random (same size as the PrAC set) or full"})
     scale_epochs: bool = field(default=True, metadata={"help": "scale search epochs by |subset| / N (dynamic iterations)"})
-    reprobe: str = field(default="none", metadata={"help": "repeat the flip probe on the current ticket every round: none; "
+    reprobe: str = field(default="refresh", metadata={"help": "repeat the flip probe on the current ticket every round: none; "
                                                           "union (add its flips, cumulative, as the paper's code); "
                                                           "refresh (hard-to-memorize + the latest flips only)"})
 

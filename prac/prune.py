@@ -4,7 +4,8 @@ A mask set is a plain ``dict[str, bool tensor]`` from a prunable weight's name t
 mask. Weights keep their ordinary names, so rewinding is "load the rewind weights,
 multiply by the mask". Masks are enforced by hand (``torch.nn.utils.prune`` renames
 weights and lets momentum move pruned values): weights are multiplied by the mask after
-init, after rewinding and after every optimizer step, and gradients before the step.
+init, after rewinding and after every optimizer step, and gradients before the step (the
+engine does the per-step part with masks converted once per run).
 """
 
 from __future__ import annotations
@@ -70,15 +71,6 @@ def apply_masks(model: nn.Module, masks: Masks | None) -> None:
         return
     for name, p in prunable(model).items():
         p.mul_(masks[name].to(p.device, p.dtype))
-
-
-def mask_grads(model: nn.Module, masks: Masks | None) -> None:
-    """Zero the gradients of pruned weights so momentum and Adam moments stay clean."""
-    if not masks:
-        return
-    for name, p in prunable(model).items():
-        if p.grad is not None:
-            p.grad.mul_(masks[name].to(p.device, p.grad.dtype))
 
 
 def hamming(a: Masks, b: Masks) -> float:

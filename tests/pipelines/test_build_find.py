@@ -31,7 +31,7 @@ def test_build_writes_the_set_and_its_statistics(built):
     c = m["composition"]
     assert c["hard_only"] + c["flipped_only"] + c["both"] == m["prac_size"]
     assert sum(m["prac_class_counts"]) == m["prac_size"] and sum(m["class_counts"]) == n
-    assert m["dense"]["steps"] == 4 * 5   # 600 samples / batch 128 -> 5 steps per epoch
+    assert m["dense"]["steps"] == 4 * 19   # 600 samples / batch 32 -> 19 steps per epoch
 
 
 def test_second_build_is_a_cache_hit(built, monkeypatch):
@@ -56,8 +56,8 @@ def test_find_ticket_reports_rounds_savings_and_a_masked_ticket(built):
     assert r["rounds"][0]["steps"] == entry.meta["dense"]["steps"]          # dense round is the build's
     assert r["rounds"][1]["density"] > r["rounds"][2]["density"] == r["final_density"]
     assert r["steps_total"] == sum(x["steps"] for x in r["rounds"])
-    assert r["baseline_steps_total"] == 3 * 20
-    assert abs(r["iteration_savings"] - (1 - r["steps_total"] / 60)) < 1e-12
+    assert r["baseline_steps_total"] == 3 * 76
+    assert abs(r["iteration_savings"] - (1 - r["steps_total"] / 228)) < 1e-12
     assert r["prac_size"] == entry.meta["prac_size"]
     ticket = load_file(f"{r['run_dir']}/ticket.safetensors")
     masks = {k[5:]: v for k, v in ticket.items() if k.startswith("mask.")}
