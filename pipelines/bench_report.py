@@ -113,6 +113,7 @@ def plots(bdir: Path, s: dict) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     ms = s["methods"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -124,6 +125,9 @@ def plots(bdir: Path, s: dict) -> None:
         ax.errorbar([100 * x["density"] for x in r], [100 * x["test_acc_mean"] for x in r],
                     yerr=[100 * x["test_acc_std"] for x in r], marker="o", ms=3, capsize=2, label=v["label"])
     ax.set_xscale("log")
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
     ax.invert_xaxis()
     ax.set_xlabel("weights remaining (%)")
     ax.set_ylabel("test accuracy (%) after full-data retrain")
