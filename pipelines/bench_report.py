@@ -108,6 +108,17 @@ def markdown(s: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _finish(fig, ax, xlabel: str, ylabel: str, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def plots(bdir: Path, s: dict) -> None:
     import matplotlib
 
@@ -129,12 +140,7 @@ def plots(bdir: Path, s: dict) -> None:
     ax.xaxis.set_major_formatter(plain)
     ax.xaxis.set_minor_formatter(plain)
     ax.invert_xaxis()
-    ax.set_xlabel("weights remaining (%)")
-    ax.set_ylabel("test accuracy (%) after full-data retrain")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(bdir / "accuracy_vs_density.png", dpi=120)
-    plt.close(fig)
+    _finish(fig, ax, "weights remaining (%)", "test accuracy (%) after full-data retrain", bdir / "accuracy_vs_density.png")
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for m, v in ms.items():
@@ -146,12 +152,7 @@ def plots(bdir: Path, s: dict) -> None:
             cum.append(total)
         ax.plot(range(len(cum)), cum, marker="o", ms=3, label=v["label"])
     ax.set_yscale("log")
-    ax.set_xlabel("round")
-    ax.set_ylabel("cumulative optimizer steps")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(bdir / "steps_vs_rounds.png", dpi=120)
-    plt.close(fig)
+    _finish(fig, ax, "round", "cumulative optimizer steps", bdir / "steps_vs_rounds.png")
 
     comp = s["composition_by_class"]
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -159,12 +160,7 @@ def plots(bdir: Path, s: dict) -> None:
     for name in ("hard_only", "flipped_only", "both"):
         ax.bar(range(len(bottom)), comp[name], bottom=bottom, label=name.replace("_", " "))
         bottom = [a + b for a, b in zip(bottom, comp[name])]
-    ax.set_xlabel("class")
-    ax.set_ylabel("samples in the PrAC set (seed 0)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(bdir / "prac_composition.png", dpi=120)
-    plt.close(fig)
+    _finish(fig, ax, "class", "samples in the PrAC set (first seed)", bdir / "prac_composition.png")
 
 
 def write(bdir: Path, s: dict) -> None:
