@@ -102,7 +102,9 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, indices: torch.Ten
     total = steps_for(epochs, n, cfg.batch_size)
     per_epoch = math.ceil(n / cfg.batch_size)
     opt = make_optimizer(model, cfg)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg, total))
+    # a constant lr needs no scheduler (its step wrapper and per-step lr writes cost ~2 %)
+    constant = cfg.schedule == "constant" and int(cfg.warmup * total) == 0
+    sched = None if constant else torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg, total))
     order_gen = torch.Generator().manual_seed(seed)
     aug_gen = torch.Generator().manual_seed(seed + 1_000_003)
     apply_masks(model, masks)
@@ -132,13 +134,17 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, indices: torch.Ten
             loss = F.cross_entropy(logits, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            for p, m in masked:      # clean gradients keep momentum / Adam moments of pruned weights at 0
-                p.grad.mul_(m)
             opt.step()
-            with torch.no_grad():    # weight decay and Adam's epsilon would otherwise move them
+            # Re-zero pruned weights after the step. Their gradients are not masked: SGD and
+            # Adam update every element on its own, so the kept weights come out bit-identical
+            # (a test checks this against the loop that masks gradients too), while masked
+            # gradients would leave exact zeros in Adam's second moment, whose sqrt runs ~10x
+            # slower on CPU (0.76 ms vs 0.08 ms for a 300x784 tensor of zeros vs ones).
+            with torch.no_grad():
                 for p, m in masked:
                     p.mul_(m)
-            sched.step()
+            if sched is not None:
+                sched.step()
             loss_sum += loss.detach()
             correct = logits.detach().argmax(1) == yb
             for hook in hooks["on_batch"]:

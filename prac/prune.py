@@ -4,8 +4,8 @@ A mask set is a plain ``dict[str, bool tensor]`` from a prunable weight's name t
 mask. Weights keep their ordinary names, so rewinding is "load the rewind weights,
 multiply by the mask". Masks are enforced by hand (``torch.nn.utils.prune`` renames
 weights and lets momentum move pruned values): weights are multiplied by the mask after
-init, after rewinding and after every optimizer step, and gradients before the step (the
-engine does the per-step part with masks converted once per run).
+init, after rewinding and after every optimizer step (see the engine for why gradients
+are left unmasked with the element-wise optimizers SGD and Adam).
 """
 
 from __future__ import annotations

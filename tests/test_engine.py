@@ -75,3 +75,41 @@ def test_augment_is_a_shifted_possibly_flipped_crop():
     for i in range(2):   # every non-zero value of the crop comes from the (possibly flipped) image
         vals = set(out[i][out[i] != 0].tolist())
         assert vals <= set(x[i].flatten().tolist())
+
+
+def test_engine_equals_the_textbook_loop_that_masks_gradients_too():
+    """Leaving gradients unmasked (for speed) must not change a single kept weight."""
+    from prac.prune import magnitude_masks
+
+    x, y = data(96)
+    for opt_name in ("adam", "sgd"):
+        cfg = TrainConfig(batch_size=16, lr=0.05, optimizer=opt_name, weight_decay=0.01)
+        a, b = model(), model()
+        masks = magnitude_masks(a, None, rate=0.6, out_rate=0.3)
+        train(a, x, y, torch.arange(96), cfg, epochs=3, seed=4, masks=masks)
+
+        names = {id(p): n for n, p in b.named_parameters()}
+        with torch.no_grad():
+            for p in b.parameters():
+                if names[id(p)] in masks:
+                    p.mul_(masks[names[id(p)]])
+        opt = (torch.optim.Adam(b.parameters(), lr=0.05, weight_decay=0.01) if opt_name == "adam"
+               else torch.optim.SGD(b.parameters(), lr=0.05, momentum=0.9, weight_decay=0.01))
+        gen = torch.Generator().manual_seed(4)
+        for _ in range(3):
+            perm = torch.arange(96)[torch.randperm(96, generator=gen)]
+            for i in range(0, 96, 16):
+                idx = perm[i:i + 16]
+                loss = torch.nn.functional.cross_entropy(b(x[idx]), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                for p in b.parameters():
+                    if names[id(p)] in masks:
+                        p.grad.mul_(masks[names[id(p)]])
+                opt.step()
+                with torch.no_grad():
+                    for p in b.parameters():
+                        if names[id(p)] in masks:
+                            p.mul_(masks[names[id(p)]])
+        for (n, p), q in zip(a.named_parameters(), b.parameters()):
+            assert torch.equal(p, q), (opt_name, n)
