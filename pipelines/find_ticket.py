@@ -60,8 +60,8 @@ def round_seed(seed: int, r: int) -> int:
     return seed * 1009 + r
 
 
-def subset_for(cfg: Config, entry: cache.Entry, n: int) -> torch.Tensor:
-    index = entry.stats()["index"]
+def subset_for(cfg: Config, stats: dict[str, torch.Tensor], n: int) -> torch.Tensor:
+    index = stats["index"]
     if cfg.select.subset == "random":
         return random_indices(n, len(index), cfg.seed)
     if cfg.select.subset == "full":
@@ -106,8 +106,8 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
     t = on_device(data, dev)
     n = data.train_size
     p = cfg.prune
-    subset = initial = subset_for(cfg, entry, n)
-    stats = entry.stats()
+    stats = entry.stats()  # read (and checksummed) once
+    subset = initial = subset_for(cfg, stats, n)
     hard = torch.nonzero((stats["forgetting_events"] > entry.meta["threshold"]) | stats["never_learned"]).flatten()
     model = new_model(cfg, data, dev)
 
@@ -181,7 +181,7 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
     report = {
         "dataset": data.kind, "model": cfg.model.name, "source_model": entry.meta["model"], "prac_key": entry.key,
         "subset": cfg.select.subset, "seed": cfg.seed,
-        "prac_size": len(subset_for(cfg, entry, n)), "train_size": n,
+        "prac_size": len(initial), "train_size": n,
         "dense_test_acc": rounds[0]["test_acc"],
         "final_density": density(masks), "ticket_test_acc": ticket_acc,
         "rounds": rounds,
