@@ -9,6 +9,11 @@ ticket is retrained on the full training split from its rewind point and tested;
 PrAC ticket's masks are also retrained from a fresh random initialisation (Frankle &
 Carbin's control). Every piece is cached (PrAC sets, runs, retrains), so an interrupted
 benchmark resumes where it stopped.
+
+    prac bench transfer --config configs/transfer_fashion_lenet_conv2.yaml --methods full,prac
+
+runs the target architecture's methods and adds ``transfer``: its tickets found with the
+PrAC set the source architecture built, with that build amortised over both searches.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from prac import paths
 from prac.config import Config
 from prac.errors import PracError
 from prac.progress import say
+from prac.report import amortised_savings
 from prac.store import load_tensors, read_json, write_json
 
 METHODS = ("full", "prac", "random", "matched", "reinit")
@@ -94,8 +100,10 @@ def composition_by_class(cfg: Config, entry) -> dict[str, list[int]]:
             for name, sel in (("hard_only", hard & ~flip), ("flipped_only", flip & ~hard), ("both", hard & flip))}
 
 
-def run_seed(cfg: Config, out, progress, methods=METHODS, only: set[int] | None = None) -> dict:
-    """All methods for one seed: per method, its per-round retrained accuracies and costs."""
+def run_seed(cfg: Config, out, progress, methods=METHODS, only: set[int] | None = None,
+             source: Config | None = None) -> dict:
+    """All methods for one seed: per method, its per-round retrained accuracies and costs;
+    with ``source``, also ``cfg``'s tickets found with the PrAC set ``source`` builds."""
     t0 = time.perf_counter()
     entry = build_prac(cfg, out, progress)
     build_seconds = entry.meta["dense"]["seconds"]
@@ -116,15 +124,35 @@ def run_seed(cfg: Config, out, progress, methods=METHODS, only: set[int] | None 
         else:
             rounds = retrained_rounds(mcfg, run, out, progress, only=only)
         # the dense round is built once and shared: each method's search time includes it
-        res[method] = {"rounds": rounds, "steps_total": run["steps_total"],
-                       "wall_seconds": run["search_seconds"] + build_seconds, "run": run,
-                       "retrain_steps": run["retrain_steps"], "retrain_seconds": run["retrain_seconds"]}
+        res[method] = method_result(run, rounds, build_seconds)
+    if source is not None:
+        res["transfer"] = transferred(cfg, source, out, progress, only)
     res["seconds"] = time.perf_counter() - t0
     return res
 
 
+def method_result(run: dict, rounds: list[dict], build_seconds: float) -> dict:
+    return {"rounds": rounds, "steps_total": run["charged_steps"],
+            "wall_seconds": build_seconds + run["round0_seconds"] + run["search_seconds"], "run": run,
+            "retrain_steps": run["retrain_steps"], "retrain_seconds": run["retrain_seconds"]}
+
+
+def transferred(cfg: Config, source: Config, out, progress, only: set[int] | None) -> dict:
+    """``cfg``'s tickets searched with the PrAC set that ``source`` (another architecture,
+    same data) builds. The source's own PrAC search runs too: the build is then amortised
+    over two architectures, as a cached set is meant to be."""
+    entry = build_prac(source, out, progress)
+    f = entry.meta["prac_fraction"]
+    own = find_ticket(method_config(source, "prac", f), entry, out, progress)
+    mcfg = method_config(cfg, "prac", f)
+    run = find_ticket(mcfg, entry, out, progress)
+    res = method_result(run, retrained_rounds(mcfg, run, out, progress, only=only), entry.meta["dense"]["seconds"])
+    pair = amortised_savings(entry.meta["dense"]["steps"], [own, run])
+    return {**res, "source_model": source.model.name, "prac_fraction": f, "amortised": pair}
+
+
 def run_bench(what: str, cfg: Config, seeds: int, out, progress, methods=METHODS,
-              eval_rounds: set[int] | None = None) -> dict:
+              eval_rounds: set[int] | None = None, source: Config | None = None) -> dict:
     if what == "speed":
         from pipelines.speed import run_speed
 
@@ -139,8 +167,9 @@ def run_bench(what: str, cfg: Config, seeds: int, out, progress, methods=METHODS
     per_seed = []
     for s in range(seeds):
         scfg = dataclasses.replace(cfg, seed=cfg.seed + s)
+        ssrc = None if source is None else dataclasses.replace(source, seed=source.seed + s)
         say(f"[bold]seed {scfg.seed}[/bold] ({s + 1} of {seeds})")
-        per_seed.append(run_seed(scfg, out, progress, methods, eval_rounds))
+        per_seed.append(run_seed(scfg, out, progress, methods, eval_rounds, ssrc))
     summary = bench_report.summarise(per_seed)
     summary["config"] = json.loads(json.dumps(dataclasses.asdict(cfg)))
     summary["seeds"] = [cfg.seed + s for s in range(seeds)]

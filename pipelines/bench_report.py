@@ -12,7 +12,8 @@ import torch
 from prac.store import write_json
 
 LABELS = {"full": "full-data IMP", "prac": "PrAC IMP", "random": "random subset IMP",
-          "matched": "full-data IMP, compute-matched", "reinit": "PrAC mask, random re-init"}
+          "matched": "full-data IMP, compute-matched", "reinit": "PrAC mask, random re-init",
+          "transfer": "PrAC IMP with the source model's set"}
 
 
 def _mean_std(xs: list[float]) -> tuple[float, float]:
@@ -32,7 +33,8 @@ def summarise(per_seed: list[dict]) -> dict:
                            "test_acc_mean": mean, "test_acc_std": std,
                            "steps": round(statistics.fmean(r["rounds"][i]["steps"] for r in runs))})
         walls = [r["wall_seconds"] for r in runs if r["wall_seconds"] is not None]
-        methods[m] = {"label": LABELS[m], "rounds": rounds,
+        label = LABELS[m] if m != "transfer" else f"PrAC IMP with {runs[0]['source_model']}'s set"
+        methods[m] = {"label": label, "rounds": rounds,
                       "steps_total": round(statistics.fmean(r["steps_total"] for r in runs)),
                       "wall_seconds": statistics.fmean(walls) if walls else None,
                       "retrain_steps": round(statistics.fmean(r.get("retrain_steps", 0) for r in runs)),
@@ -62,6 +64,18 @@ def summarise(per_seed: list[dict]) -> dict:
             if other in methods:
                 g = gap("prac", other, last)
                 out[name] = None if g is None else -g
+    if "transfer" in methods and "full" in methods:
+        tr, last = methods["transfer"], len(methods["transfer"]["rounds"]) - 1
+        gaps = [g for g in (gap("transfer", "full", i) for i in range(1, last + 1)) if g is not None]
+        own = gap("transfer", "prac", last) if "prac" in methods else None
+        out["transfer"] = {
+            "source_model": per_seed[0]["transfer"]["source_model"],
+            "prac_fraction": statistics.fmean(s["transfer"]["prac_fraction"] for s in per_seed),
+            "iteration_savings": 1 - tr["steps_total"] / methods["full"]["steps_total"],
+            "amortised_savings": statistics.fmean(s["transfer"]["amortised"]["iteration_savings"] for s in per_seed),
+            "parity_gap_pp": max(gaps) if gaps else None,     # > 0: transfer trails full-data IMP
+            "minus_own_set_pp": None if own is None else -own,  # > 0: the borrowed set beats the target's own
+        }
     return out
 
 
@@ -74,10 +88,16 @@ def hardware() -> str:
 def headline(s: dict) -> str:
     if "iteration_savings" not in s:
         return "(full-data IMP or PrAC not among the methods: no savings figures)"
-    return (f"iteration savings {100 * s['iteration_savings']:.1f} % (end to end "
+    line = (f"iteration savings {100 * s['iteration_savings']:.1f} % (end to end "
             f"{100 * s['iteration_savings_end_to_end']:.1f} %), wall ratio {s['wall_ratio']:.3f}, parity gap "
             f"{_pp(s.get('parity_gap_pp'))} pp, PrAC minus random subset at the sparsest round "
             f"{_pp(s.get('random_subset_gap_pp'))} pp")
+    if t := s.get("transfer"):
+        line += (f"\ntransfer from {t['source_model']}: iteration savings {100 * t['iteration_savings']:.1f} % "
+                 f"(this run alone, the source's build included), {100 * t['amortised_savings']:.1f} % amortised "
+                 f"over the source's own search and this one; parity gap {_pp(t['parity_gap_pp'])} pp, minus the "
+                 f"target's own set at the sparsest round {_pp(t['minus_own_set_pp'])} pp")
+    return line
 
 
 def _pp(x) -> str:

@@ -14,6 +14,7 @@ round's network is evaluated on the full validation and test splits; the final t
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import math
 import time
 
@@ -26,7 +27,7 @@ from prac.engine import evaluate, steps_for, train
 from prac.errors import PracError
 from prac.progress import say
 from prac.prune import Masks, density, full_masks, hamming, magnitude_masks
-from prac.report import savings, write_report
+from prac.report import amortised_savings, savings, write_report
 from prac.select import prune_flips, random_indices
 from prac.store import read_json, save_tensors
 
@@ -85,6 +86,19 @@ def retrain(cfg: Config, t: dict, rewind: dict, masks: Masks, model, seed: int, 
     return evaluate(model, t["x_test"], t["y_test"]), st
 
 
+def amortise(entry: cache.Entry, run: str, use: dict) -> dict | None:
+    """Record this run as a use of the set; the savings of every recorded use together,
+    with the set's build counted once."""
+    try:
+        entry.record_use(run, {**use, "created": datetime.datetime.now(datetime.timezone.utc).isoformat()})
+    except OSError as e:  # a read-only shared cache: the run itself is still valid
+        say(f"[yellow]could not record the use of PrAC set {entry.key[:12]} ({e.strerror}); "
+            "no amortised savings[/yellow]")
+        return None
+    uses = entry.uses()
+    return amortised_savings(entry.meta["dense"]["steps"], uses)
+
+
 def check_same_data(entry: cache.Entry, fingerprint: str) -> None:
     if entry.meta["fingerprint"] != fingerprint:
         raise PracError(f"PrAC set {entry.key[:12]} was built on data with fingerprint {entry.meta['fingerprint'][:12]} "
@@ -129,7 +143,7 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
         model.load_state_dict({k[8:]: v for k, v in weights.items() if k.startswith("trained.")})
         d = entry.meta["dense"]
         round0 = {"steps": d["steps"], "samples": d["samples"], "val_acc": d["val_acc"], "test_acc": d["test_acc"], "subset_size": n}
-        dense_seconds = d["seconds"]
+        reused, round0_seconds = True, 0.0
     else:  # another architecture (or training): its dense round trains on the subset too
         init = state_of(model)
         snap = Snapshot(p.rewind_step)
@@ -140,7 +154,7 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
         rewind = init if p.rewind_step == 0 else snap.state
         round0 = {"steps": st.steps, "samples": st.samples, "val_acc": evaluate(model, t["x_val"], t["y_val"]),
                   "test_acc": evaluate(model, t["x_test"], t["y_test"]), "subset_size": len(subset)}
-        dense_seconds = 0.0
+        reused, round0_seconds = False, st.seconds
     rounds = [{"round": 0, "density": 1.0, **round0}]
     search_train = dataclasses.replace(cfg.train, lr=p.search_lr or cfg.train.lr,
                                        schedule=p.search_schedule or cfg.train.schedule)
@@ -178,6 +192,15 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
     steps_total = sum(x["steps"] for x in rounds)
     full_round = steps_for(cfg.train.epochs, n, cfg.train.batch_size)
     baseline_total = full_round * len(rounds)  # dense round + the same number of full-data rounds
+    # The account charges the PrAC set's build (its dense run) once: it is round 0 when this
+    # run reuses it, and is added on top when round 0 trained another architecture.
+    build_steps = entry.meta["dense"]["steps"]
+    own_steps = steps_total - (dense_steps if reused else 0)
+    charged = own_steps + (build_steps if cfg.select.subset == "prac" or reused else 0)
+    amortised = None
+    if cfg.select.subset == "prac":
+        amortised = amortise(entry, rdir.name, {"run": rdir.name, "model": cfg.model.name, "own_steps": own_steps,
+                                                "baseline_steps_total": baseline_total})
     report = {
         "dataset": data.kind, "model": cfg.model.name, "source_model": entry.meta["model"], "prac_key": entry.key,
         "subset": cfg.select.subset, "seed": cfg.seed,
@@ -186,10 +209,13 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
         "final_density": density(masks), "ticket_test_acc": ticket_acc,
         "rounds": rounds,
         "steps_total": steps_total, "dense_steps": dense_steps, "retrain_steps": rst.steps,
+        "dense_reused": reused, "build_steps": build_steps, "own_steps": own_steps, "charged_steps": charged,
         "baseline_steps_total": baseline_total, "baseline_dense_steps": full_round,
-        **savings(steps_total, dense_steps, baseline_total, full_round, rst.steps),
+        **savings(charged, steps_total - dense_steps, baseline_total, full_round, rst.steps),
+        "amortised": amortised,
         "sample_gradients": sum(x["samples"] for x in rounds),
-        "search_seconds": search_seconds, "dense_seconds": dense_seconds, "retrain_seconds": rst.seconds,
+        "search_seconds": search_seconds, "round0_seconds": round0_seconds,
+        "dense_seconds": entry.meta["dense"]["seconds"], "retrain_seconds": rst.seconds,
         "wall_seconds": time.perf_counter() - start,
         "config": to_dict(cfg),
     }

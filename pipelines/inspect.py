@@ -11,6 +11,7 @@ from rich.table import Table
 
 from prac import cache, paths
 from prac.errors import PracError
+from prac.report import amortised_savings
 from prac.store import read_json
 
 # piped output (a log, a test) is not cut to 80 columns
@@ -51,6 +52,12 @@ def show_entry(entry: cache.Entry) -> None:
     for i, (a, b) in enumerate(zip(m["class_counts"], m["prac_class_counts"])):
         table.add_row(str(i), f"{a:,}", f"{b:,}", f"{100 * b / max(1, a):.1f} %")
     out_console.print(table)
+    uses = entry.uses()
+    if uses:
+        a = amortised_savings(d["steps"], uses)
+        out_console.print(f"  reused by {a['runs']} ticket searches ({', '.join(a['models'])}): {a['steps']:,} steps "
+                          f"with the build counted once, against {a['baseline_steps']:,} for full-data IMP; "
+                          f"amortised savings {100 * a['iteration_savings']:.1f} %")
     out_console.print("  config: " + json.dumps(m["config"], sort_keys=True))
 
 

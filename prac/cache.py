@@ -3,7 +3,8 @@
 An entry holds ``stats.safetensors`` (the PrAC index and per-sample statistics),
 ``dense.safetensors`` (the dense run's initial, rewind and trained weights, so a ticket
 search on the same model starts from them instead of training again) and ``meta.json``
-(what built it, with the sha256 of each tensor file). An entry is assembled in a private
+(what built it, with the sha256 of each tensor file); ``uses/`` records the ticket
+searches that reused the set, over which its build cost is amortised. An entry is assembled in a private
 temporary folder and renamed into place, so concurrent builders of one key leave exactly
 one complete entry and a reader never sees a partial one.
 """
@@ -25,6 +26,7 @@ from prac.store import SCHEMA_VERSION, load_tensors, read_json, save_tensors, wr
 STATS = "stats.safetensors"
 DENSE = "dense.safetensors"
 META = "meta.json"
+USES = "uses"  # uses/<run>.json: the ticket searches that reused the set (outside the checksummed files)
 
 
 @dataclass
@@ -41,6 +43,16 @@ class Entry:
 
     def dense(self) -> dict[str, torch.Tensor]:
         return load_tensors(self.path / DENSE, self.meta["files"][DENSE])
+
+    def record_use(self, run: str, record: dict) -> None:
+        """Note that ticket search ``run`` used this set (one small file per run, written
+        atomically, so concurrent searches never lose each other's record)."""
+        write_json(self.path / USES / f"{run}.json", record)
+
+    def uses(self) -> list[dict]:
+        """Every recorded use, oldest first: what the set's one build is amortised over."""
+        files = sorted((self.path / USES).glob("*.json")) if (self.path / USES).is_dir() else []
+        return sorted((read_json(f) for f in files), key=lambda u: u.get("created", ""))
 
 
 def publish(final: Path, files: dict[str, dict[str, torch.Tensor]], meta: dict) -> Entry:

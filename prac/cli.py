@@ -15,7 +15,7 @@ from typing import List, Optional
 import typer
 
 from prac import cache
-from prac.config import describe_keys, load_config
+from prac.config import describe_keys, load_config, load_transfer
 from prac.errors import PracError
 
 KEYS_HELP = "Settable keys (--set key=value): " + ", ".join(k for k, _, _ in describe_keys()) + "."
@@ -120,7 +120,11 @@ def report_cmd(run: Optional[str] = typer.Argument(None, help="Run name, unique 
 
 @app.command("bench")
 def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP vs PrAC vs random subset vs "
-                                                         "random re-init; speed: engine vs a bare PyTorch loop."),
+                                                         "random re-init; transfer: also the target model's tickets "
+                                                         "found with the source model's PrAC set (--config is then a "
+                                                         "transfer file, see configs/transfer_*.yaml; --set "
+                                                         "source.KEY=V or target.KEY=V changes one side); speed: "
+                                                         "engine vs a bare PyTorch loop."),
               config: Optional[Path] = ConfigOpt, set_: Optional[List[str]] = SetOpt,
               seeds: int = typer.Option(1, "--seeds", help="Seeds to average over (seed .. seed+K-1)."),
               methods: str = typer.Option("full,prac,random,matched,reinit", "--methods",
@@ -134,9 +138,15 @@ def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP
     from pipelines.bench import run_bench
     from prac.progress import progress_bars
 
-    if what not in ("tickets", "speed"):
-        raise PracError(f"unknown benchmark '{what}'; use tickets or speed")
-    cfg = load_config(config, set_ or [])
+    if what not in ("tickets", "transfer", "speed"):
+        raise PracError(f"unknown benchmark '{what}'; use tickets, transfer or speed")
+    source = None
+    if what == "transfer":
+        if config is None:
+            raise PracError("bench transfer needs --config TRANSFER_FILE; see configs/transfer_*.yaml")
+        source, cfg = load_transfer(config, set_ or [])
+    else:
+        cfg = load_config(config, set_ or [])
     with progress_bars(not quiet) as bars:
         only = None
         if eval_rounds:
@@ -144,7 +154,8 @@ def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP
                 only = {int(x) for x in eval_rounds.split(",") if x.strip()}
             except ValueError:
                 raise PracError(f"--eval-rounds '{eval_rounds}' must be round numbers like 4,8,11,13") from None
-        run_bench(what, cfg, seeds, out, bars, tuple(m.strip() for m in methods.split(",") if m.strip()), only)
+        run_bench("tickets" if what == "transfer" else what, cfg, seeds, out, bars,
+                  tuple(m.strip() for m in methods.split(",") if m.strip()), only, source)
 
 
 def main() -> None:

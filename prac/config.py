@@ -45,6 +45,8 @@ class DatasetConfig:
 class ModelConfig:
     name: str = field(default="lenet_300_100", metadata={"help": "architecture from the registry (prac.models)"})
     widths: tuple[int, ...] = field(default=(300, 100), metadata={"help": "hidden widths of model 'mlp'"})
+    width: float = field(default=1.0, metadata={"help": "channel multiplier of the conv, vgg and resnet models "
+                                                        "(0.25: a quarter of the channels)"})
 
 
 @dataclass(frozen=True)
@@ -243,24 +245,28 @@ def parse_override(text: str) -> dict:
     return tree
 
 
+def read_yaml(path: str | Path) -> dict:
+    """A YAML file that holds a mapping, read safely (no object construction)."""
+    p = Path(path)
+    if not p.is_file():
+        raise PracError(f"config file {p} does not exist; pass an existing YAML file (see configs/)")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise PracError(f"config file {p} is not valid YAML{at}; fix its syntax") from None
+    if not isinstance(data, dict):
+        raise PracError(f"config file {p} must hold a mapping of keys to values")
+    return data
+
+
 def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] = (),
                 base: dict | None = None) -> Config:
     """Read a YAML experiment file (or the embedded default), apply ``key=value`` overrides, check.
 
     ``base`` (plain data, e.g. the config a cached PrAC set was built with) sits under both."""
-    data: dict = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise PracError(f"config file {p} does not exist; pass an existing YAML file (see configs/)")
-        try:
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            at = f" at line {mark.line + 1}" if mark else ""
-            raise PracError(f"config file {p} is not valid YAML{at}; fix its syntax") from None
-        if not isinstance(data, dict):
-            raise PracError(f"config file {p} must hold a mapping of keys to values")
+    data = read_yaml(path) if path is not None else {}
     if base:
         data = _merge(base, data)
     for text in overrides:
@@ -299,3 +305,21 @@ def describe_keys(cls=Config, prefix: str = "") -> list[tuple[str, str, str]]:
         else:
             rows.append((f"{prefix}{f.name}", repr(default), f.metadata.get("help", "")))
     return rows
+
+
+def load_transfer(path: str | Path, overrides: typing.Sequence[str] = ()) -> tuple[Config, Config]:
+    """A transfer file names two experiment files on the same data, ``source`` (the
+    architecture that builds the PrAC set) and ``target`` (the one that reuses it), as paths
+    relative to the transfer file. An override ``source.KEY=V`` or ``target.KEY=V`` changes
+    one side; a plain ``KEY=V`` changes both."""
+    spec = read_yaml(path)
+    if set(spec) != {"source", "target"} or not all(isinstance(v, str) for v in spec.values()):
+        raise PracError(f"transfer file {path} must hold exactly 'source: FILE' and 'target: FILE' "
+                        "(experiment configs, relative to it); see configs/transfer_*.yaml")
+    side: dict[str, list[str]] = {"source": [], "target": []}
+    for text in overrides:
+        head, _, rest = text.partition(".")
+        for name in ([head] if head in side and rest else side):
+            side[name].append(rest if head == name else text)
+    here = Path(path).parent
+    return tuple(load_config(here / spec[name], side[name]) for name in ("source", "target"))  # type: ignore[return-value]

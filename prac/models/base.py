@@ -27,10 +27,24 @@ def image_shape(model: str, input_shape: tuple[int, ...]) -> tuple[int, int, int
     return shape  # type: ignore[return-value]
 
 
-def conv_stack(plan, shape: tuple[int, int, int], batchnorm: bool) -> tuple[nn.Sequential, tuple[int, int, int]]:
+def check_width(cfg) -> float:
+    """The ``model.width`` channel multiplier, refused unless positive."""
+    width = float(getattr(cfg, "width", 1.0))
+    if not width > 0:
+        raise PracError(f"model.width={width} must be a positive channel multiplier, e.g. 0.25 or 1")
+    return width
+
+
+def scaled(channels: int, width: float) -> int:
+    """``channels`` times the ``model.width`` multiplier, at least 1."""
+    return max(1, round(channels * width))
+
+
+def conv_stack(plan, shape: tuple[int, int, int], batchnorm: bool, width: float = 1.0) -> tuple[nn.Sequential, tuple[int, int, int]]:
     """VGG-style features from a plan of widths and "M" (2×2 max-pool); 3×3 convs, padding 1.
 
-    A pool that would shrink the map below 1×1 is skipped (VGG-16 on small images).
+    A pool that would shrink the map below 1×1 is skipped (VGG-16 on small images); every
+    width is multiplied by ``width``.
     Returns the layers and the output shape (C, H, W)."""
     c, h, w = shape
     layers: list[nn.Module] = []
@@ -40,6 +54,7 @@ def conv_stack(plan, shape: tuple[int, int, int], batchnorm: bool) -> tuple[nn.S
                 layers.append(nn.MaxPool2d(2))
                 h, w = h // 2, w // 2
             continue
+        v = scaled(v, width)
         layers += [nn.Conv2d(c, v, kernel_size=3, padding=1)] + ([nn.BatchNorm2d(v)] if batchnorm else [])
         layers.append(nn.ReLU(inplace=True))
         c = v

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from prac.models.base import image_shape, init_weights
+from prac.models.base import check_width, image_shape, init_weights, scaled
 
 
 class BasicBlock(nn.Module):
@@ -54,19 +54,19 @@ class ResNet(nn.Module):
         return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
-def _cifar(name: str, n: int, input_shape, num_classes) -> ResNet:
-    shape = image_shape(name, input_shape)
-    return init_weights(ResNet(shape, num_classes, 16, [(16, n), (32, n), (64, n)]))
+def _cifar(name: str, n: int, input_shape, num_classes, cfg) -> ResNet:
+    shape, k = image_shape(name, input_shape), check_width(cfg)
+    return init_weights(ResNet(shape, num_classes, scaled(16, k), [(scaled(w, k), n) for w in (16, 32, 64)]))
 
 
 def resnet20(input_shape, num_classes, cfg) -> ResNet:
-    return _cifar("resnet20", 3, input_shape, num_classes)
+    return _cifar("resnet20", 3, input_shape, num_classes, cfg)
 
 
 def resnet56(input_shape, num_classes, cfg) -> ResNet:
-    return _cifar("resnet56", 9, input_shape, num_classes)
+    return _cifar("resnet56", 9, input_shape, num_classes, cfg)
 
 
 def resnet18(input_shape, num_classes, cfg) -> ResNet:
-    shape = image_shape("resnet18", input_shape)
-    return init_weights(ResNet(shape, num_classes, 64, [(64, 2), (128, 2), (256, 2), (512, 2)]))
+    shape, k = image_shape("resnet18", input_shape), check_width(cfg)
+    return init_weights(ResNet(shape, num_classes, scaled(64, k), [(scaled(w, k), 2) for w in (64, 128, 256, 512)]))

@@ -10,15 +10,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from prac.models.base import conv_stack, image_shape, init_weights
+from prac.models.base import check_width, conv_stack, image_shape, init_weights
 
 PLAN = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
 
 class VGG(nn.Module):
-    def __init__(self, plan, input_shape: tuple[int, int, int], num_classes: int):
+    def __init__(self, plan, input_shape: tuple[int, int, int], num_classes: int, width: float = 1.0):
         super().__init__()
-        self.features, (c, _, _) = conv_stack(plan, input_shape, batchnorm=True)
+        self.features, (c, _, _) = conv_stack(plan, input_shape, batchnorm=True, width=width)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(c, num_classes)
 
@@ -27,4 +27,4 @@ class VGG(nn.Module):
 
 
 def vgg16(input_shape, num_classes, cfg) -> VGG:
-    return init_weights(VGG(PLAN, image_shape("vgg16", input_shape), num_classes))
+    return init_weights(VGG(PLAN, image_shape("vgg16", input_shape), num_classes, check_width(cfg)))

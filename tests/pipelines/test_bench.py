@@ -5,7 +5,8 @@ import json
 import pipelines.find_ticket as ft
 from pipelines.bench import run_bench
 from pipelines.speed import run_speed
-from prac.config import load_config
+from prac import cache
+from prac.config import load_config, load_transfer
 
 
 def test_tiny_bench_writes_consistent_figures_and_resumes_from_cache(tmp_path, tiny_overrides, monkeypatch):
@@ -41,3 +42,32 @@ def test_speed_bench_reports_ratio_and_constant_tracker_memory(tmp_path, tiny_ov
     assert {"engine_vs_bare", "tracker_bytes_per_sample", "gflops", "peak_gflops"} <= set(saved)
     assert r["engine_vs_bare"] > 0 and saved["peak_gflops"] > 0
     assert len(set(r["tracker_bytes_per_sample_by_epoch"])) == 1 and r["tracker_bytes_per_sample"] <= 16
+
+
+def test_transfer_bench_reuses_the_source_set_and_amortises_its_build(tmp_path, tiny_overrides):
+    (tmp_path / "a.yaml").write_text("model: {name: lenet_300_100}\n")
+    (tmp_path / "b.yaml").write_text("model: {name: mlp, widths: [32]}\n")
+    (tmp_path / "t.yaml").write_text("source: a.yaml\ntarget: b.yaml\n")
+    source, target = load_transfer(tmp_path / "t.yaml", tiny_overrides + ["target.train.lr=0.002", "prune.rounds=1"])
+    assert (source.model.name, target.model.name, source.train.lr, target.train.lr) == ("lenet_300_100", "mlp",
+                                                                                        1.2e-3, 0.002)
+    out = tmp_path / "art"
+    b = run_bench("tickets", target, 1, out, None, ("full", "prac"), None, source)
+    t, ms = b["transfer"], b["methods"]
+    assert t["source_model"] == "lenet_300_100" and ms["transfer"]["label"].startswith("PrAC IMP with lenet")
+    # the transferred run trained round 0 on the source's set and is charged the source's build
+    [src] = [e for e in cache.entries(out) if e.meta["model"] == "lenet_300_100"]
+    runs = {r.name: json.loads((r / "report.json").read_text()) for r in (out / "runs").iterdir()}
+    [tr] = [r for r in runs.values() if r["prac_key"] == src.key and r["model"] == "mlp"]
+    [own] = [r for r in runs.values() if r["prac_key"] == src.key and r["model"] == "lenet_300_100"]
+    assert not tr["dense_reused"] and tr["rounds"][0]["subset_size"] == src.meta["prac_size"]
+    assert tr["charged_steps"] == tr["steps_total"] + src.meta["dense"]["steps"] == ms["transfer"]["steps_total"]
+    assert own["dense_reused"] and own["charged_steps"] == own["steps_total"]
+    # amortised: the one build plus both searches' own steps, against both full-data IMPs
+    uses = src.uses()
+    assert sorted(u["model"] for u in uses) == ["lenet_300_100", "mlp"]
+    expect = 1 - (src.meta["dense"]["steps"] + own["own_steps"] + tr["own_steps"]) / (
+        own["baseline_steps_total"] + tr["baseline_steps_total"])
+    assert abs(tr["amortised"]["iteration_savings"] - expect) < 1e-12 and tr["amortised"]["runs"] == 2
+    assert abs(t["amortised_savings"] - expect) < 1e-12
+    assert t["amortised_savings"] > t["iteration_savings"]   # sharing the build is what the cache is for
