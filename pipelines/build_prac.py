@@ -3,7 +3,9 @@
     prac build-prac [--config configs/fashion_mnist_lenet.yaml] [--set key=value ...] [--out DIR]
 
 The result is cached under ``<out>/prac/<key>/``; the key hashes everything that
-determines it, so running the same command again is a cache hit and trains nothing.
+determines it, so running the same command again is a cache hit and trains nothing. The
+dense run checkpoints every epoch to ``<out>/prac/.<key>.checkpoint.safetensors``: after a
+crash or a kill, the same command continues from it and builds the same set, bit for bit.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch
 
 from pipelines.common import Snapshot, dataset, device, new_model, on_device, state_of
 from prac import cache, paths
+from prac.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
 from prac.config import Config, digest, to_dict
 from prac.engine import evaluate, train
 from prac.errors import PracError
@@ -39,6 +42,11 @@ def build_prac(cfg: Config, out=None, progress=None) -> cache.Entry:
         say(f"PrAC set {key[:12]} is cached: nothing to train")
         return cache.load(path)
     paths.prac_root(out).mkdir(parents=True, exist_ok=True)  # fail early on an unwritable root
+    # the dense run checkpoints every epoch beside the cache; the same command resumes it
+    ckpt = paths.prac_root(out) / f".{key}.checkpoint.safetensors"
+    saved = load_checkpoint(ckpt)
+    if saved is not None:
+        say(f"resuming the dense run of PrAC set {key[:12]} from epoch {saved['train']['epoch']}")
 
     dev = device()
     t = on_device(data, dev)
@@ -47,9 +55,11 @@ def build_prac(cfg: Config, out=None, progress=None) -> cache.Entry:
     init = state_of(model)
     tracker = ForgettingTracker(n, device=dev)
     snap = Snapshot(cfg.prune.rewind_step)
-    start = time.perf_counter()
     stats = train(model, t["x_train"], t["y_train"], torch.arange(n), cfg.train, epochs=cfg.train.epochs,
-                  seed=cfg.seed, listeners=[tracker, snap], progress=progress, label=f"dense {cfg.model.name}")
+                  seed=cfg.seed, listeners=[tracker, snap], progress=progress, label=f"dense {cfg.model.name}",
+                  checkpoint=lambda state: save_checkpoint(ckpt, {"train": state}),
+                  resume=None if saved is None else saved["train"])
+    start = time.perf_counter() - stats.seconds
     if cfg.prune.rewind_step > stats.steps:
         raise PracError(f"prune.rewind_step={cfg.prune.rewind_step} is beyond the dense run's {stats.steps} steps; "
                         "lower it")
@@ -91,6 +101,7 @@ def build_prac(cfg: Config, out=None, progress=None) -> cache.Entry:
     dense = {**{f"init.{k}": v for k, v in init.items()}, **{f"rewind.{k}": v for k, v in rewind.items()},
              **{f"trained.{k}": v for k, v in state_of(model).items()}}
     entry = cache.publish(path, {cache.STATS: tstats, cache.DENSE: dense}, meta)
+    remove_checkpoint(ckpt)
     say(f"PrAC set: {len(index):,} of {n:,} samples ({100 * len(index) / n:.1f} %); dense test accuracy "
         f"{100 * meta['dense']['test_acc']:.2f} % after {stats.steps:,} steps in {seconds:.1f} s")
     return entry

@@ -45,3 +45,9 @@ class Snapshot:
     def on_step(self, step: int, model: torch.nn.Module) -> None:
         if step == self.step:
             self.state = state_of(model)
+
+    def state_dict(self) -> dict:
+        return {"state": self.state}
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.state = saved["state"]

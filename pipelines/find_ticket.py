@@ -9,6 +9,10 @@ later round prunes by magnitude, rewinds (or, with ``prune.search=finetune``, ke
 trained weights), and trains on the subset for ``epochs x |subset| / N`` epochs. Every
 round's network is evaluated on the full validation and test splits; the final ticket
 (mask + rewind weights) is retrained on the full training split.
+
+A run checkpoints to ``<run>/checkpoint.safetensors`` after every round and every epoch;
+the same command (or ``--resume <run>``) continues a killed run from there and finishes
+with the same masks and metrics, bit for bit, as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -17,19 +21,21 @@ import dataclasses
 import datetime
 import math
 import time
+from pathlib import Path
 
 import torch
 
 from pipelines.common import Snapshot, dataset, device, new_model, on_device, state_of
 from prac import cache, paths
-from prac.config import Config, digest, to_dict
+from prac.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
+from prac.config import Config, digest, load_config, to_dict
 from prac.engine import evaluate, steps_for, train
 from prac.errors import PracError
 from prac.progress import say
 from prac.prune import Masks, density, full_masks, hamming, magnitude_masks
 from prac.report import amortised_savings, savings, write_report
 from prac.select import prune_flips, random_indices
-from prac.store import read_json, save_tensors
+from prac.store import read_json, save_tensors, write_json
 
 
 class EarlyBird:
@@ -46,6 +52,15 @@ class EarlyBird:
         self.prev = now
         return self.calm >= p.eb_patience
 
+    def state_dict(self) -> dict:
+        return {"prev": self.prev, "calm": self.calm}
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.prev, self.calm = saved["prev"], saved["calm"]
+
+
+RUN_FILE = "run.json"            # the run's config and PrAC set, written first
+CHECKPOINT = "checkpoint.safetensors"  # the newest state of an unfinished run
 
 # Bumped whenever the search's code changes what a configuration computes, so that a
 # cached run from older code is never served as this code's result.
@@ -77,12 +92,13 @@ def dense_is_reusable(cfg: Config, meta: dict) -> bool:
             and built["seed"] == cfg.seed and meta["dense"]["rewind_step"] == cfg.prune.rewind_step)
 
 
-def retrain(cfg: Config, t: dict, rewind: dict, masks: Masks, model, seed: int, progress=None, label="retrain"):
+def retrain(cfg: Config, t: dict, rewind: dict, masks: Masks, model, seed: int, progress=None, label="retrain",
+            checkpoint=None, resume=None):
     """Train the ticket (rewind weights x mask) on the full training split; test accuracy."""
     model.load_state_dict(rewind)
     n = len(t["y_train"])
     st = train(model, t["x_train"], t["y_train"], torch.arange(n), cfg.train, epochs=cfg.train.epochs, seed=seed,
-               masks=masks, progress=progress, label=label)
+               masks=masks, progress=progress, label=label, checkpoint=checkpoint, resume=resume)
     return evaluate(model, t["x_test"], t["y_test"]), st
 
 
@@ -106,6 +122,17 @@ def check_same_data(entry: cache.Entry, fingerprint: str) -> None:
                         "use the dataset settings it was built with, or build a PrAC set for this data")
 
 
+def resumable(rdir) -> tuple[Config, cache.Entry, Path]:
+    """The config, PrAC set and artifact root of the run started in folder ``rdir``."""
+    rdir = Path(rdir)
+    if not (rdir / RUN_FILE).is_file():
+        raise PracError(f"{rdir} is not a prac run folder (no {RUN_FILE}); give a runs/<run> folder that "
+                        "find-ticket started")
+    started = read_json(rdir / RUN_FILE)
+    root = rdir.resolve().parent.parent  # <root>/runs/<run>
+    return load_config(None, [], base=started["config"]), cache.resolve(root, started["prac_key"]), root
+
+
 def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dict:
     data = dataset(cfg.dataset)
     check_same_data(entry, data.fingerprint)
@@ -114,6 +141,16 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
         say(f"run {rdir.name} is finished: nothing to do")
         return {**read_json(rdir / "report.json"), "run_dir": str(rdir)}
     rdir.mkdir(parents=True, exist_ok=True)
+    if not (rdir / RUN_FILE).is_file():  # what `prac find-ticket --resume RUN_DIR` needs
+        write_json(rdir / RUN_FILE, {"prac_key": entry.key, "config": to_dict(cfg)})
+    ckpt = rdir / CHECKPOINT
+    saved = load_checkpoint(ckpt)
+    # the engine state of an interrupted train() and, inside a round, that round's masks
+    resume = None if saved is None else saved.pop("train", None)
+    round_masks = None if saved is None else saved.pop("round_masks", None)
+    if saved is not None:
+        say(f"resuming run {rdir.name} after round {saved['done']}"
+            + ("" if resume is None else f", epoch {resume['epoch']} of the next training"))
 
     start = time.perf_counter()
     dev = device()
@@ -121,9 +158,15 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
     n = data.train_size
     p = cfg.prune
     stats = entry.stats()  # read (and checksummed) once
-    subset = initial = subset_for(cfg, stats, n)
+    initial = subset_for(cfg, stats, n)
     hard = torch.nonzero((stats["forgetting_events"] > entry.meta["threshold"]) | stats["never_learned"]).flatten()
     model = new_model(cfg, data, dev)
+    # Everything the search has done so far; checkpointed after every round and, with the
+    # engine's state, after every epoch, so a killed run continues exactly where it was.
+    run: dict = saved or {"done": -1, "elapsed": 0.0}
+
+    def checkpoint(**extra) -> None:
+        save_checkpoint(ckpt, {**run, **extra, "elapsed": run["elapsed"] + time.perf_counter() - start})
 
     def scaled_epochs(size: int) -> float:
         """Epochs over a pool of ``size`` samples that spend the initial subset's budget:
@@ -136,39 +179,52 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
         steps = steps_for(base * len(initial) / n, len(initial), cfg.train.batch_size)
         return steps / math.ceil(size / cfg.train.batch_size)
 
-    if dense_is_reusable(cfg, entry.meta):
+    if run["done"] < 0 and dense_is_reusable(cfg, entry.meta):
         weights = entry.dense()
-        init = {k[5:]: v.to(dev) for k, v in weights.items() if k.startswith("init.")}
-        rewind = {k[7:]: v.to(dev) for k, v in weights.items() if k.startswith("rewind.")}
-        model.load_state_dict({k[8:]: v for k, v in weights.items() if k.startswith("trained.")})
         d = entry.meta["dense"]
-        round0 = {"steps": d["steps"], "samples": d["samples"], "val_acc": d["val_acc"], "test_acc": d["test_acc"], "subset_size": n}
-        reused, round0_seconds = True, 0.0
-    else:  # another architecture (or training): its dense round trains on the subset too
-        init = state_of(model)
+        run.update(init={k[5:]: v for k, v in weights.items() if k.startswith("init.")},
+                   rewind={k[7:]: v for k, v in weights.items() if k.startswith("rewind.")},
+                   model={k[8:]: v for k, v in weights.items() if k.startswith("trained.")},
+                   reused=True, round0_seconds=0.0,
+                   rounds=[{"round": 0, "density": 1.0, "steps": d["steps"], "samples": d["samples"],
+                            "val_acc": d["val_acc"], "test_acc": d["test_acc"], "subset_size": n}])
+    elif run["done"] < 0:  # another architecture (or training): its dense round trains on the subset too
+        run.setdefault("init", state_of(model))
         snap = Snapshot(p.rewind_step)
-        st = train(model, t["x_train"], t["y_train"], subset, cfg.train, epochs=scaled_epochs(len(subset)),
-                   seed=round_seed(cfg.seed, 0), listeners=[snap], progress=progress, label="round 0 (dense)")
+        st = train(model, t["x_train"], t["y_train"], initial, cfg.train, epochs=scaled_epochs(len(initial)),
+                   seed=round_seed(cfg.seed, 0), listeners=[snap], progress=progress, label="round 0 (dense)",
+                   checkpoint=lambda state: checkpoint(train=state), resume=resume)
+        resume = None
         if p.rewind_step > st.steps:
             raise PracError(f"prune.rewind_step={p.rewind_step} is beyond round 0's {st.steps} steps; lower it")
-        rewind = init if p.rewind_step == 0 else snap.state
-        round0 = {"steps": st.steps, "samples": st.samples, "val_acc": evaluate(model, t["x_val"], t["y_val"]),
-                  "test_acc": evaluate(model, t["x_test"], t["y_test"]), "subset_size": len(subset)}
-        reused, round0_seconds = False, st.seconds
-    rounds = [{"round": 0, "density": 1.0, **round0}]
+        run.update(rewind=run["init"] if p.rewind_step == 0 else snap.state, model=state_of(model), reused=False,
+                   round0_seconds=st.seconds,
+                   rounds=[{"round": 0, "density": 1.0, "steps": st.steps, "samples": st.samples,
+                            "val_acc": evaluate(model, t["x_val"], t["y_val"]),
+                            "test_acc": evaluate(model, t["x_test"], t["y_test"]), "subset_size": len(initial)}])
+    if run["done"] < 0:
+        model.load_state_dict(run["model"])
+        run.update(done=0, masks=full_masks(model), history={}, subset=initial, search_seconds=0.0, search_done=False)
+        checkpoint()
+    rewind = {k: v.to(dev) for k, v in run["rewind"].items()}
+    model.load_state_dict(run["model"])
+    rounds, history, masks, subset = run["rounds"], run["history"], run["masks"], run["subset"]
     search_train = dataclasses.replace(cfg.train, lr=p.search_lr or cfg.train.lr,
                                        schedule=p.search_schedule or cfg.train.schedule)
-    masks = full_masks(model)
-    history: dict[str, torch.Tensor] = {}
-    search_start = time.perf_counter()
-    for r in range(1, p.rounds + 1):
-        masks = magnitude_masks(model, masks, p.rate, p.out_rate, p.scope)
-        if p.search == "rewind":
-            model.load_state_dict(rewind)
+    for r in range(run["done"] + 1, 0 if run["search_done"] else p.rounds + 1):
+        t0 = time.perf_counter()
+        if resume is not None:  # killed inside this round: its masks were saved with the engine state
+            masks = round_masks
+        else:
+            masks = magnitude_masks(model, masks, p.rate, p.out_rate, p.scope)
+            if p.search == "rewind":
+                model.load_state_dict(rewind)
         listeners = [EarlyBird(cfg, masks)] if p.early_bird else []
         st = train(model, t["x_train"], t["y_train"], subset, search_train, epochs=scaled_epochs(len(subset)),
                    seed=round_seed(cfg.seed, r), masks=masks, listeners=listeners, progress=progress,
-                   label=f"round {r}/{p.rounds}")
+                   label=f"round {r}/{p.rounds}", checkpoint=lambda state: checkpoint(train=state, round_masks=masks),
+                   resume=resume)
+        resume = None
         rounds.append({"round": r, "density": density(masks), "val_acc": evaluate(model, t["x_val"], t["y_val"]),
                        "test_acc": evaluate(model, t["x_test"], t["y_test"]), "steps": st.steps,
                        "samples": st.samples, "subset_size": len(subset), "stopped_early": st.stopped_early})
@@ -179,14 +235,21 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
             flipped = torch.nonzero(prune_flips(model, masks, t["x_train"], p.rate, p.out_rate, p.scope)).flatten()
             keep = subset if cfg.select.reprobe == "union" else hard
             subset = torch.unique(torch.cat([keep, flipped]))
-        if p.target_density is not None and density(masks) <= p.target_density:
+        reached = p.target_density is not None and density(masks) <= p.target_density
+        run.update(done=r, masks=masks, subset=subset, model=state_of(model), search_done=reached or r == p.rounds,
+                   search_seconds=run["search_seconds"] + time.perf_counter() - t0)
+        checkpoint()
+        if reached:
             break
-    search_seconds = time.perf_counter() - search_start
+    run["search_done"] = True
+    search_seconds = run["search_seconds"]
 
     save_tensors(rdir / "ticket.safetensors", {**{f"mask.{k}": m for k, m in masks.items()},
                                                **{f"rewind.{k}": v for k, v in rewind.items()}})
     save_tensors(rdir / "masks.safetensors", history)
-    ticket_acc, rst = retrain(cfg, t, rewind, masks, model, round_seed(cfg.seed, 10_000), progress, "retrain ticket")
+    ticket_acc, rst = retrain(cfg, t, rewind, masks, model, round_seed(cfg.seed, 10_000), progress, "retrain ticket",
+                              checkpoint=lambda state: checkpoint(train=state), resume=resume)
+    reused, round0_seconds = run["reused"], run["round0_seconds"]
 
     dense_steps = rounds[0]["steps"]
     steps_total = sum(x["steps"] for x in rounds)
@@ -216,10 +279,11 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
         "sample_gradients": sum(x["samples"] for x in rounds),
         "search_seconds": search_seconds, "round0_seconds": round0_seconds,
         "dense_seconds": entry.meta["dense"]["seconds"], "retrain_seconds": rst.seconds,
-        "wall_seconds": time.perf_counter() - start,
+        "wall_seconds": run["elapsed"] + time.perf_counter() - start,
         "config": to_dict(cfg),
     }
     write_report(rdir, report)
+    remove_checkpoint(ckpt)
     say(f"ticket at {100 * density(masks):.2f} % of weights: test accuracy {100 * ticket_acc:.2f} % after the full-data "
         f"retrain (dense {100 * report['dense_test_acc']:.2f} %); iteration savings "
         f"{100 * report['iteration_savings']:.1f} % vs full-data IMP")

@@ -58,19 +58,29 @@ def find_ticket_cmd(prac: Optional[str] = typer.Option(None, "--prac", help="PrA
                                                        "or a prac/<key> folder. Default: build (or reuse) the set of "
                                                        "this config first."),
                     config: Optional[Path] = ConfigOpt, set_: Optional[List[str]] = SetOpt,
-                    out: Optional[Path] = OutOpt, quiet: bool = QuietOpt):
+                    out: Optional[Path] = OutOpt, quiet: bool = QuietOpt,
+                    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the interrupted run in "
+                                                          "this runs/<run> folder from its newest checkpoint (the "
+                                                          "same command as before does the same).")):
     """Search a ticket by IMP that trains only on the PrAC set; retrain it on the full data and report savings.
 
     With --prac, the set's own config (dataset, model, training, seed) is the base, and --config / --set
     change it: e.g. --set model.name=conv2 reuses a LeNet-built set for another architecture. Writes
     DIR/runs/<run>/ with ticket.safetensors (masks + rewind weights), masks.safetensors (every round),
-    report.json and report.md."""
+    report.json and report.md. A run checkpoints every epoch and round: if it is killed, the same command
+    (or --resume DIR/runs/<run>) continues it and ends with the same ticket, bit for bit."""
     from pipelines.build_prac import build_prac
     from pipelines.find_ticket import find_ticket
     from prac.progress import progress_bars
 
     with progress_bars(not quiet) as bars:
-        if prac is None:
+        if resume is not None:
+            if prac or config or set_:
+                raise PracError("--resume continues a run as it was started; drop --prac, --config and --set")
+            from pipelines.find_ticket import resumable
+
+            cfg, entry, out = resumable(resume)
+        elif prac is None:
             cfg = load_config(config, set_ or [])
             entry = build_prac(cfg, out, bars)
         else:
@@ -126,7 +136,7 @@ def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP
                                                          "source.KEY=V or target.KEY=V changes one side); speed: "
                                                          "engine vs a bare PyTorch loop."),
               config: Optional[Path] = ConfigOpt, set_: Optional[List[str]] = SetOpt,
-              seeds: int = typer.Option(1, "--seeds", help="Seeds to average over (seed .. seed+K-1)."),
+              seeds: int = typer.Option(1, "--seeds", min=1, help="Seeds to average over (seed .. seed+K-1)."),
               methods: str = typer.Option("full,prac,random,matched,reinit", "--methods",
                                           help="Comma-separated subset of: full, prac, random, matched, reinit."),
               eval_rounds: Optional[str] = typer.Option(None, "--eval-rounds", help="Retrain only these rounds' "
@@ -153,23 +163,49 @@ def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP
             try:
                 only = {int(x) for x in eval_rounds.split(",") if x.strip()}
             except ValueError:
-                raise PracError(f"--eval-rounds '{eval_rounds}' must be round numbers like 4,8,11,13") from None
+                raise PracError(f"--eval-rounds '{eval_rounds}' must be round numbers; use e.g. 4,8,11,13") from None
+            wrong = sorted(r for r in only if not 1 <= r <= cfg.prune.rounds)
+            if wrong:  # they would be skipped silently, after hours of training
+                raise PracError(f"--eval-rounds names rounds {','.join(map(str, wrong))} that the search does not have; "
+                                f"use numbers from 1 to prune.rounds={cfg.prune.rounds}")
         run_bench("tickets" if what == "transfer" else what, cfg, seeds, out, bars,
                   tuple(m.strip() for m in methods.split(",") if m.strip()), only, source)
+
+
+# errno -> (what went wrong, what to do) for the operating system's errors a user can fix
+_OS_ERRORS = {
+    errno.ENOSPC: ("the disk is full", "free some space or choose another --out"),
+    getattr(errno, "EDQUOT", errno.ENOSPC): ("the disk quota is used up", "free some space or choose another --out"),
+    errno.EROFS: ("the file system is read-only", "choose another --out"),
+    errno.EACCES: ("permission denied", "fix its permissions or choose another --out"),
+    errno.EPERM: ("permission denied", "fix its permissions or choose another --out"),
+    errno.ENOTDIR: ("a part of the path is a file, not a folder", "choose another --out"),
+}
+# click's exception base, wherever this typer keeps click (vendored in typer >= 0.20)
+_CLICK_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit status 2."""
     try:
-        app()
+        # not standalone: click's usage errors come back here and get the same one-line form as ours
+        code = app(standalone_mode=False)
+    except _CLICK_ERROR as e:
+        if type(e).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
+            ctx = getattr(e, "ctx", None)
+            what = " ".join(e.format_message().split())
+            print(f"error: {what}; see `{ctx.command_path if ctx else 'prac'} --help`", file=sys.stderr)
+        sys.exit(e.exit_code)
     except PracError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     except OSError as e:
-        why = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
-        print(f"error: cannot write or read {e.filename or 'a file'}: {why}; free space or choose another --out",
-              file=sys.stderr)
+        what, fix = _OS_ERRORS.get(e.errno, (e.strerror or str(e), "check the path or choose another --out"))
+        verb = "write" if e.errno in (errno.ENOSPC, errno.EROFS) else "access"
+        print(f"error: cannot {verb} {e.filename or 'a file'}: {what}; {fix}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
+        code = 130
+    if code == 130:  # typer turns Ctrl-C into exit code 130
         print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from prac.checkpoint import rng_state, set_rng_state
 from prac.config import TrainConfig
 from prac.errors import PracError
 from prac.models import prunable
@@ -88,11 +89,16 @@ def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, indices: torch.Tensor, cfg: TrainConfig, *,
           epochs: float, seed: int, masks: Masks | None = None, listeners=(), progress=None,
-          label: str = "train") -> TrainStats:
+          label: str = "train", checkpoint=None, resume: dict | None = None) -> TrainStats:
     """Train ``model`` on ``x[indices]`` for ``epochs`` passes (fractional allowed).
 
     ``seed`` fixes the data order and augmentation; the model's initial weights are the
     caller's. Pruned weights stay exactly zero. Returns the steps and samples spent.
+
+    At the end of every epoch ``checkpoint(state)`` (if given) receives everything needed
+    to continue: weights, optimizer, scheduler, the data-order and augmentation generators,
+    the global RNGs, the listeners' ``state_dict()``, step and epoch. ``resume=state``
+    continues from such a state, and the run then ends exactly as if never interrupted.
     """
     device = next(model.parameters()).device
     indices = indices.to(torch.long)
@@ -118,6 +124,19 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, indices: torch.Ten
     hooks = {h: [getattr(l, h) for l in listeners if hasattr(l, h)]
              for h in ("on_epoch_start", "on_batch", "on_step", "on_epoch_end")}
     step, epoch = 0, 0
+    stateful = [l for l in listeners if hasattr(l, "state_dict")]
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        opt.load_state_dict(resume["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(resume["scheduler"])
+        order_gen.set_state(resume["order_gen"])
+        aug_gen.set_state(resume["aug_gen"])
+        set_rng_state(resume["rng"])
+        for l, st in zip(stateful, resume["listeners"]):
+            l.load_state_dict(st)
+        step, epoch, stats.samples = resume["step"], resume["epoch"], resume["samples"]
+        start -= resume["seconds"]
     while step < total:
         for hook in hooks["on_epoch_start"]:
             hook(epoch)
@@ -161,6 +180,12 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, indices: torch.Ten
         if any([bool(hook(epoch, model)) for hook in hooks["on_epoch_end"]]):
             stats.stopped_early = True
             break
+        if checkpoint is not None:
+            checkpoint({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                        "scheduler": None if sched is None else sched.state_dict(),
+                        "order_gen": order_gen.get_state(), "aug_gen": aug_gen.get_state(), "rng": rng_state(),
+                        "listeners": [l.state_dict() for l in stateful], "step": step, "epoch": epoch,
+                        "samples": stats.samples, "seconds": time.perf_counter() - start})
     if task is not None:
         progress.remove_task(task)
     stats.steps = step

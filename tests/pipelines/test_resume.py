@@ -1,0 +1,91 @@
+"""A run killed with SIGKILL again and again, each time resumed, ends bit for bit where an
+uninterrupted run ends: the same PrAC set, dense weights, masks, ticket and metrics."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+KILL_AT = Path(__file__).with_name("kill_at.py")
+ARGS = ["find-ticket", "-q", "--set", "train.epochs=4", "--set", "prune.rounds=2", "--set", "dataset.train_limit=600"]
+# every figure except the clocks
+TIMES = {"seconds", "created", "search_seconds", "round0_seconds", "dense_seconds", "retrain_seconds", "wall_seconds"}
+
+
+def run(out, *pre, args=ARGS):
+    env = {**os.environ, "PRAC_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}   # one thread: same float sums every run
+    cmd = [sys.executable, *(map(str, pre) if pre else ["-m", "prac"]), *args, "--out", str(out)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+
+
+def kill(out, target, n, args=ARGS):
+    res = run(out, KILL_AT, target, n, args=args)
+    assert res.returncode == -signal.SIGKILL, f"not killed at {target} #{n}: {res.stderr[-500:]}"
+    return res
+
+
+def without_times(obj):
+    if isinstance(obj, dict):
+        return {k: without_times(v) for k, v in obj.items() if k not in TIMES}
+    if isinstance(obj, list):
+        return [without_times(v) for v in obj]
+    return obj
+
+
+def artifacts(root: Path) -> dict:
+    """Every tensor and every JSON figure under ``root`` (clocks left out), by relative path."""
+    found = {}
+    for f in sorted(root.rglob("*")):
+        rel = str(f.relative_to(root))
+        if f.suffix == ".safetensors":
+            found[rel] = load_file(str(f))
+        elif f.suffix == ".json":
+            found[rel] = without_times(json.loads(f.read_text()))
+    return found
+
+
+def assert_same(a: dict, b: dict):
+    assert sorted(a) == sorted(b)
+    for rel in a:
+        if isinstance(a[rel], dict) and a[rel] and all(hasattr(v, "dtype") for v in a[rel].values()):
+            assert sorted(a[rel]) == sorted(b[rel]), rel
+            for k in a[rel]:
+                assert a[rel][k].dtype == b[rel][k].dtype and (a[rel][k] == b[rel][k]).all(), f"{rel}:{k}"
+        else:
+            assert a[rel] == b[rel], rel
+
+
+def test_killed_at_five_points_and_resumed_equals_uninterrupted(tmp_path):
+    ref = tmp_path / "ref"
+    res = run(ref)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(next((ref / "runs").glob("*/report.json")).read_text())
+    [rdir] = [d.name for d in (ref / "runs").iterdir()]
+
+    out = tmp_path / "killed"
+    ckpts = lambda: sorted(p.name for p in out.rglob("*checkpoint.safetensors"))  # noqa: E731
+    # 1. mid-epoch: step 30 of the dense run (epoch 2 of 4, 19 steps each)
+    kill(out, "torch.nn.functional:cross_entropy", 30)
+    assert len(ckpts()) == 1                                  # the dense run's, after epoch 1
+    # 2. mid-write: inside the 2nd checkpoint written after resuming, after fsync, before its rename
+    kill(out, "os:replace", 2)
+    # 3. mid-publish: the cache entry is half written in its private temporary folder
+    kill(out, "os:replace", 3)
+    assert not list((out / "prac").glob("*/meta.json"))     # nothing half-published
+    # 4. between rounds: when round 2 starts pruning, after round 1's checkpoint
+    kill(out, "pipelines.find_ticket:magnitude_masks", 2)
+    assert list((out / "prac").glob("*/meta.json")) and ckpts() == ["checkpoint.safetensors"]
+    # 5. mid-retrain: 30 steps into the ticket's full-data retrain (after round 2's steps)
+    kill(out, "torch.nn.functional:cross_entropy", report["rounds"][2]["steps"] + 30)
+    # then --resume with the run folder, as a user would after a pre-emption
+    res = run(out, args=["find-ticket", "-q", "--resume", str(out / "runs" / rdir)])
+    assert res.returncode == 0, res.stderr
+    assert "resuming run" in res.stderr
+    assert ckpts() == []                                     # a finished run keeps no checkpoint
+    assert_same(artifacts(ref), artifacts(out))
+
