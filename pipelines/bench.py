@@ -30,6 +30,7 @@ from pipelines.build_prac import build_prac
 from pipelines.common import dataset, device, new_model, on_device
 from pipelines.find_ticket import find_ticket, retrain, round_seed
 from prac import paths
+from prac.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
 from prac.config import Config
 from prac.errors import PracError
 from prac.progress import say
@@ -81,10 +82,14 @@ def retrained_rounds(cfg: Config, run: dict, out, progress, reinit: bool = False
             masks = {k.split(".", 1)[1]: m.to(dev) for k, m in history.items() if k.startswith(f"round{r}.")}
             model = new_model(cfg, data, dev, seed=cfg.seed + 7919 if reinit else None)
             start = dict(model.state_dict()) if reinit else rewind
+            ckpt = rdir / f"{cache_file.stem}-{r}.checkpoint.safetensors"   # a killed retrain resumes here
             acc, _ = retrain(cfg, t, start, masks, model, round_seed(cfg.seed, 20_000 + r), progress,
-                             f"retrain {'re-init ' if reinit else ''}round {r}")
+                             f"retrain {'re-init ' if reinit else ''}round {r}",
+                             checkpoint=lambda state: save_checkpoint(ckpt, {"train": state}),
+                             resume=(load_checkpoint(ckpt) or {}).get("train"))
             done[str(r)] = acc
             write_json(cache_file, done)
+            remove_checkpoint(ckpt)
         results.append({"round": r, "density": x["density"], "test_acc": done[str(r)], "steps": x["steps"]})
     return results
 
