@@ -9,6 +9,10 @@ later round prunes by magnitude, rewinds (or, with ``prune.search=finetune``, ke
 trained weights), and trains on the subset for ``epochs x |subset| / N`` epochs. Every
 round's network is evaluated on the full validation and test splits; the final ticket
 (mask + rewind weights) is retrained on the full training split.
+
+Under ``torchrun --nproc_per_node=K -m prac find-ticket`` every round trains data-parallel
+(``prac.distributed``); each round's masks are computed on rank 0 and broadcast, and rank
+0 alone writes the run folder.
 """
 
 from __future__ import annotations
@@ -20,12 +24,12 @@ import time
 import torch
 
 from pipelines.common import Snapshot, dataset, device, new_model, on_device, state_of
-from prac import cache, paths
+from prac import cache, distributed, paths
 from prac.config import Config, digest, to_dict
 from prac.engine import evaluate, steps_for, train
 from prac.errors import PracError
 from prac.progress import say
-from prac.prune import Masks, density, full_masks, hamming, magnitude_masks
+from prac.prune import Masks, density, full_masks, hamming
 from prac.report import savings, write_report
 from prac.select import prune_flips, random_indices
 from prac.store import read_json, save_tensors
@@ -40,7 +44,7 @@ class EarlyBird:
 
     def on_epoch_end(self, epoch: int, model) -> bool:
         p = self.cfg.prune
-        now = magnitude_masks(model, self.masks, p.rate, p.out_rate, p.scope)
+        now = distributed.masks_on_main(model, self.masks, p.rate, p.out_rate, p.scope)  # same stop on every rank
         self.calm = self.calm + 1 if self.prev is not None and hamming(now, self.prev) < p.eb_eps else 0
         self.prev = now
         return self.calm >= p.eb_patience
@@ -96,7 +100,7 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
     data = dataset(cfg.dataset)
     check_same_data(entry, data.fingerprint)
     rdir = paths.run_dir(out, run_name(cfg, entry.key))
-    if (rdir / "report.json").is_file():
+    if distributed.main_says((rdir / "report.json").is_file()):
         say(f"run {rdir.name} is finished: nothing to do")
         return {**read_json(rdir / "report.json"), "run_dir": str(rdir)}
     rdir.mkdir(parents=True, exist_ok=True)
@@ -148,7 +152,7 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
     history: dict[str, torch.Tensor] = {}
     search_start = time.perf_counter()
     for r in range(1, p.rounds + 1):
-        masks = magnitude_masks(model, masks, p.rate, p.out_rate, p.scope)
+        masks = distributed.masks_on_main(model, masks, p.rate, p.out_rate, p.scope)
         if p.search == "rewind":
             model.load_state_dict(rewind)
         listeners = [EarlyBird(cfg, masks)] if p.early_bird else []
@@ -169,9 +173,10 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
             break
     search_seconds = time.perf_counter() - search_start
 
-    save_tensors(rdir / "ticket.safetensors", {**{f"mask.{k}": m for k, m in masks.items()},
-                                               **{f"rewind.{k}": v for k, v in rewind.items()}})
-    save_tensors(rdir / "masks.safetensors", history)
+    if distributed.is_main():
+        save_tensors(rdir / "ticket.safetensors", {**{f"mask.{k}": m for k, m in masks.items()},
+                                                   **{f"rewind.{k}": v for k, v in rewind.items()}})
+        save_tensors(rdir / "masks.safetensors", history)
     ticket_acc, rst = retrain(cfg, t, rewind, masks, model, round_seed(cfg.seed, 10_000), progress, "retrain ticket")
 
     dense_steps = rounds[0]["steps"]
@@ -192,8 +197,11 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
         "search_seconds": search_seconds, "dense_seconds": dense_seconds, "retrain_seconds": rst.seconds,
         "wall_seconds": time.perf_counter() - start,
         "config": to_dict(cfg),
+        "world_size": distributed.world_size(),
     }
-    write_report(rdir, report)
+    if distributed.is_main():
+        write_report(rdir, report)
+    distributed.barrier()  # the run is finished for every rank once its report exists
     say(f"ticket at {100 * density(masks):.2f} % of weights: test accuracy {100 * ticket_acc:.2f} % after the full-data "
         f"retrain (dense {100 * report['dense_test_acc']:.2f} %); iteration savings "
         f"{100 * report['iteration_savings']:.1f} % vs full-data IMP")
