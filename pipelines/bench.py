@@ -14,6 +14,10 @@ benchmark resumes where it stopped.
 
 runs the target architecture's methods and adds ``transfer``: its tickets found with the
 PrAC set the source architecture built, with that build amortised over both searches.
+
+Under ``torchrun --nproc_per_node=K -m prac bench`` every training is data-parallel and
+rank 0 alone writes (``prac.distributed``); ``bench speed`` measures one process and
+refuses to run under torchrun.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from pipelines import bench_report
 from pipelines.build_prac import build_prac
 from pipelines.common import dataset, device, new_model, on_device
 from pipelines.find_ticket import find_ticket, retrain, round_seed
-from prac import paths
+from prac import distributed, paths
 from prac.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
 from prac.config import Config
 from prac.errors import PracError
@@ -88,9 +92,11 @@ def retrained_rounds(cfg: Config, run: dict, out, progress, reinit: bool = False
                              checkpoint=lambda state: save_checkpoint(ckpt, {"train": state}),
                              resume=(load_checkpoint(ckpt) or {}).get("train"))
             done[str(r)] = acc
-            write_json(cache_file, done)
-            remove_checkpoint(ckpt)
+            if distributed.is_main():
+                write_json(cache_file, done)
+                remove_checkpoint(ckpt)
         results.append({"round": r, "density": x["density"], "test_acc": done[str(r)], "steps": x["steps"]})
+    distributed.barrier()  # rank 0's retrain cache is complete before any rank reads it again
     return results
 
 
@@ -161,6 +167,8 @@ def run_bench(what: str, cfg: Config, seeds: int, out, progress, methods=METHODS
     if what == "speed":
         from pipelines.speed import run_speed
 
+        if distributed.active():
+            raise PracError("bench speed compares the engine with a bare loop in one process; run it without torchrun")
         return run_speed(cfg, out, progress)
     if seeds < 1:
         raise PracError(f"--seeds {seeds} must be at least 1")
@@ -179,6 +187,9 @@ def run_bench(what: str, cfg: Config, seeds: int, out, progress, methods=METHODS
     summary["config"] = json.loads(json.dumps(dataclasses.asdict(cfg)))
     summary["seeds"] = [cfg.seed + s for s in range(seeds)]
     summary["hardware"] = bench_report.hardware()
+    summary["world_size"] = distributed.world_size()
+    if not distributed.is_main():
+        return summary
     bdir.mkdir(parents=True, exist_ok=True)
     bench_report.write(bdir, summary)
     say(f"wrote {bdir}/bench.json, bench.md and plots")

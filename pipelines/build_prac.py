@@ -6,6 +6,11 @@ The result is cached under ``<out>/prac/<key>/``; the key hashes everything that
 determines it, so running the same command again is a cache hit and trains nothing. The
 dense run checkpoints every epoch to ``<out>/prac/.<key>.checkpoint.safetensors``: after a
 crash or a kill, the same command continues from it and builds the same set, bit for bit.
+
+Under ``torchrun --nproc_per_node=K -m prac build-prac`` the dense run is data-parallel:
+the tracker and the probe see every sample as in one process, rank 0 publishes the entry,
+the other ranks wait for it and load it. The key does not depend on K; ``meta.json``
+records it as ``world_size``.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import time
 import torch
 
 from pipelines.common import Snapshot, dataset, device, new_model, on_device, state_of
-from prac import cache, paths
+from prac import cache, distributed, paths
 from prac.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
 from prac.config import Config, digest, to_dict
 from prac.engine import evaluate, train
@@ -38,7 +43,7 @@ def build_prac(cfg: Config, out=None, progress=None) -> cache.Entry:
     data = dataset(cfg.dataset)
     key = prac_key(cfg, data.fingerprint)
     path = paths.prac_dir(out, key)
-    if (path / cache.META).is_file():
+    if distributed.main_says((path / cache.META).is_file()):
         say(f"PrAC set {key[:12]} is cached: nothing to train")
         return cache.load(path)
     paths.prac_root(out).mkdir(parents=True, exist_ok=True)  # fail early on an unwritable root
@@ -82,7 +87,7 @@ def build_prac(cfg: Config, out=None, progress=None) -> cache.Entry:
         "seed": cfg.seed,
         "threshold": cfg.select.threshold,
         "config": to_dict(cfg),
-        "world_size": 1,
+        "world_size": distributed.world_size(),
         "train_size": n,
         "prac_size": len(index),
         "prac_fraction": len(index) / n,
@@ -100,8 +105,11 @@ def build_prac(cfg: Config, out=None, progress=None) -> cache.Entry:
               "first_learned": tracker.first_learned}
     dense = {**{f"init.{k}": v for k, v in init.items()}, **{f"rewind.{k}": v for k, v in rewind.items()},
              **{f"trained.{k}": v for k, v in state_of(model).items()}}
-    entry = cache.publish(path, {cache.STATS: tstats, cache.DENSE: dense}, meta)
-    remove_checkpoint(ckpt)
+    if distributed.is_main():
+        cache.publish(path, {cache.STATS: tstats, cache.DENSE: dense}, meta)
+        remove_checkpoint(ckpt)
+    distributed.barrier()  # the other ranks read the entry rank 0 published
+    entry = cache.load(path)
     say(f"PrAC set: {len(index):,} of {n:,} samples ({100 * len(index) / n:.1f} %); dense test accuracy "
         f"{100 * meta['dense']['test_acc']:.2f} % after {stats.steps:,} steps in {seconds:.1f} s")
     return entry

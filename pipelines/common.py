@@ -1,4 +1,7 @@
-"""Helpers shared by the stages: device choice, memoised data, model construction."""
+"""Helpers shared by the stages: device choice, memoised data, model construction.
+
+Under torchrun every rank runs the whole stage (see ``prac.distributed``): each on its own
+GPU (``cuda:LOCAL_RANK``), all with the same data and initial weights."""
 
 from __future__ import annotations
 
@@ -6,12 +9,15 @@ import functools
 
 import torch
 
+from prac import distributed
 from prac.config import Config, DatasetConfig
 from prac.data import Dataset, load_dataset
 from prac.models import build_model
 
 
 def device() -> torch.device:
+    if torch.cuda.is_available() and distributed.active():
+        return torch.device("cuda", distributed.local_rank())
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 

@@ -13,6 +13,10 @@ round's network is evaluated on the full validation and test splits; the final t
 A run checkpoints to ``<run>/checkpoint.safetensors`` after every round and every epoch;
 the same command (or ``--resume <run>``) continues a killed run from there and finishes
 with the same masks and metrics, bit for bit, as an uninterrupted one.
+
+Under ``torchrun --nproc_per_node=K -m prac find-ticket`` every round trains data-parallel
+(``prac.distributed``); each round's masks are computed on rank 0 and broadcast, and rank
+0 alone writes the run folder.
 """
 
 from __future__ import annotations
@@ -26,13 +30,13 @@ from pathlib import Path
 import torch
 
 from pipelines.common import Snapshot, dataset, device, new_model, on_device, state_of
-from prac import cache, paths
+from prac import cache, distributed, paths
 from prac.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
 from prac.config import Config, digest, load_config, to_dict
 from prac.engine import evaluate, steps_for, train
 from prac.errors import PracError
 from prac.progress import say
-from prac.prune import Masks, density, full_masks, hamming, magnitude_masks
+from prac.prune import Masks, density, full_masks, hamming
 from prac.report import amortised_savings, savings, write_report
 from prac.select import prune_flips, random_indices
 from prac.store import read_json, save_tensors, write_json
@@ -47,7 +51,7 @@ class EarlyBird:
 
     def on_epoch_end(self, epoch: int, model) -> bool:
         p = self.cfg.prune
-        now = magnitude_masks(model, self.masks, p.rate, p.out_rate, p.scope)
+        now = distributed.masks_on_main(model, self.masks, p.rate, p.out_rate, p.scope)  # same stop on every rank
         self.calm = self.calm + 1 if self.prev is not None and hamming(now, self.prev) < p.eb_eps else 0
         self.prev = now
         return self.calm >= p.eb_patience
@@ -137,11 +141,11 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
     data = dataset(cfg.dataset)
     check_same_data(entry, data.fingerprint)
     rdir = paths.run_dir(out, run_name(cfg, entry.key))
-    if (rdir / "report.json").is_file():
+    if distributed.main_says((rdir / "report.json").is_file()):
         say(f"run {rdir.name} is finished: nothing to do")
         return {**read_json(rdir / "report.json"), "run_dir": str(rdir)}
     rdir.mkdir(parents=True, exist_ok=True)
-    if not (rdir / RUN_FILE).is_file():  # what `prac find-ticket --resume RUN_DIR` needs
+    if distributed.is_main() and not (rdir / RUN_FILE).is_file():  # what `prac find-ticket --resume RUN_DIR` needs
         write_json(rdir / RUN_FILE, {"prac_key": entry.key, "config": to_dict(cfg)})
     ckpt = rdir / CHECKPOINT
     saved = load_checkpoint(ckpt)
@@ -216,7 +220,7 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
         if resume is not None:  # killed inside this round: its masks were saved with the engine state
             masks = round_masks
         else:
-            masks = magnitude_masks(model, masks, p.rate, p.out_rate, p.scope)
+            masks = distributed.masks_on_main(model, masks, p.rate, p.out_rate, p.scope)
             if p.search == "rewind":
                 model.load_state_dict(rewind)
         listeners = [EarlyBird(cfg, masks)] if p.early_bird else []
@@ -244,9 +248,10 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
     run["search_done"] = True
     search_seconds = run["search_seconds"]
 
-    save_tensors(rdir / "ticket.safetensors", {**{f"mask.{k}": m for k, m in masks.items()},
-                                               **{f"rewind.{k}": v for k, v in rewind.items()}})
-    save_tensors(rdir / "masks.safetensors", history)
+    if distributed.is_main():
+        save_tensors(rdir / "ticket.safetensors", {**{f"mask.{k}": m for k, m in masks.items()},
+                                                   **{f"rewind.{k}": v for k, v in rewind.items()}})
+        save_tensors(rdir / "masks.safetensors", history)
     ticket_acc, rst = retrain(cfg, t, rewind, masks, model, round_seed(cfg.seed, 10_000), progress, "retrain ticket",
                               checkpoint=lambda state: checkpoint(train=state), resume=resume)
     reused, round0_seconds = run["reused"], run["round0_seconds"]
@@ -281,9 +286,12 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
         "dense_seconds": entry.meta["dense"]["seconds"], "retrain_seconds": rst.seconds,
         "wall_seconds": run["elapsed"] + time.perf_counter() - start,
         "config": to_dict(cfg),
+        "world_size": distributed.world_size(),
     }
-    write_report(rdir, report)
-    remove_checkpoint(ckpt)
+    if distributed.is_main():
+        write_report(rdir, report)
+        remove_checkpoint(ckpt)
+    distributed.barrier()  # the run is finished for every rank once its report exists
     say(f"ticket at {100 * density(masks):.2f} % of weights: test accuracy {100 * ticket_acc:.2f} % after the full-data "
         f"retrain (dense {100 * report['dense_test_acc']:.2f} %); iteration savings "
         f"{100 * report['iteration_savings']:.1f} % vs full-data IMP")

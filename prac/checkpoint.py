@@ -20,6 +20,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 
+from prac import distributed
 from prac.errors import PracError
 from prac.store import SCHEMA_VERSION, atomic_write
 
@@ -68,6 +69,8 @@ def _digest(tensors: dict[str, torch.Tensor]) -> str:
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
+    if not distributed.is_main():  # under torchrun every rank holds the same state; rank 0 writes it
+        return
     tensors: dict[str, torch.Tensor] = {}
     skeleton = _flatten(state, tensors)
     meta = {"prac_checkpoint": json.dumps(skeleton), "schema_version": str(SCHEMA_VERSION),
@@ -96,6 +99,8 @@ def load_checkpoint(path: Path) -> dict | None:
 
 def remove_checkpoint(path: Path) -> None:
     """Drop a finished run's checkpoint and any temporary file a kill left beside it."""
+    if not distributed.is_main():
+        return
     path = Path(path)
     path.unlink(missing_ok=True)
     for stale in path.parent.glob(f".{path.name}.*.tmp"):

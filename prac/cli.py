@@ -3,6 +3,10 @@
 Every sub-command takes ``--out DIR`` (the artifact root, default ``artifacts``),
 ``--config FILE`` (YAML, see configs/) and ``--set key=value`` overrides where it trains.
 User errors print one line on stderr and exit with status 2, without a traceback.
+
+``torchrun --nproc_per_node=K -m prac build-prac ...`` (find-ticket, bench) runs the same
+command data-parallel over K processes: ``main()`` joins torchrun's process group first
+(``prac.distributed``: gloo on CPU, NCCL on GPU) and leaves it at exit.
 """
 
 from __future__ import annotations
@@ -14,17 +18,23 @@ from typing import List, Optional
 
 import typer
 
-from prac import cache
+from prac import cache, distributed
 from prac.config import describe_keys, load_config, load_transfer
 from prac.errors import PracError
 
 KEYS_HELP = "Settable keys (--set key=value): " + ", ".join(k for k, _, _ in describe_keys()) + "."
+TORCHRUN_HELP = ("Data-parallel on K processes (one per GPU, or K CPU processes): `torchrun --nproc_per_node=K -m prac "
+                 "build-prac ...` (gloo on CPU, NCCL on GPU; train.batch_size is the global batch, split across the "
+                 "processes; rank 0 alone writes and prints). find-ticket and bench run the same way; a PrAC set "
+                 "built on K processes is the same cache entry as one built in one process (meta.json records "
+                 "world_size).")
 
 app = typer.Typer(
     help="prac: find lottery tickets with the Pruning-Aware Critical set (PrAC set) — IMP that trains only on the "
          "samples that are hard to memorize or flip when pruned, at a fraction of full IMP's compute.\n\n"
          "Typical use: `prac build-prac --config configs/fashion_mnist_lenet.yaml`, then "
-         "`prac find-ticket --prac KEY`. With no config both run the embedded digits default (no download).",
+         "`prac find-ticket --prac KEY`. With no config both run the embedded digits default (no download).\n\n"
+         + TORCHRUN_HELP,
     no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 cache_app = typer.Typer(help="List, inspect and remove cached PrAC sets (<out>/prac/<key>/).",
                         no_args_is_help=True)
@@ -43,14 +53,18 @@ def build_prac_cmd(config: Optional[Path] = ConfigOpt, set_: Optional[List[str]]
                    out: Optional[Path] = OutOpt, quiet: bool = QuietOpt):
     """Train the dense network with the forgetting tracker, probe it by pruning, and cache the PrAC set.
 
-    Prints the cache key and the folder. Running it again with the same inputs is a cache hit."""
+    Prints the cache key and the folder. Running it again with the same inputs is a cache hit.
+
+    Data-parallel: `torchrun --nproc_per_node=K -m prac build-prac ...` (gloo on CPU, NCCL on GPU;
+    train.batch_size is the global batch). The set is the same cache entry as a one-process build."""
     from pipelines.build_prac import build_prac
     from prac.progress import progress_bars
 
     cfg = load_config(config, set_ or [])
     with progress_bars(not quiet) as bars:
         entry = build_prac(cfg, out, bars)
-    typer.echo(f"key:  {entry.key}\npath: {entry.path}")
+    if distributed.is_main():
+        typer.echo(f"key:  {entry.key}\npath: {entry.path}")
 
 
 @app.command("find-ticket")
@@ -68,7 +82,10 @@ def find_ticket_cmd(prac: Optional[str] = typer.Option(None, "--prac", help="PrA
     change it: e.g. --set model.name=conv2 reuses a LeNet-built set for another architecture. Writes
     DIR/runs/<run>/ with ticket.safetensors (masks + rewind weights), masks.safetensors (every round),
     report.json and report.md. A run checkpoints every epoch and round: if it is killed, the same command
-    (or --resume DIR/runs/<run>) continues it and ends with the same ticket, bit for bit."""
+    (or --resume DIR/runs/<run>) continues it and ends with the same ticket, bit for bit.
+
+    Data-parallel: `torchrun --nproc_per_node=K -m prac find-ticket ...` (gloo on CPU, NCCL on GPU;
+    train.batch_size is the global batch; masks are computed on rank 0 and shared)."""
     from pipelines.build_prac import build_prac
     from pipelines.find_ticket import find_ticket
     from prac.progress import progress_bars
@@ -87,9 +104,10 @@ def find_ticket_cmd(prac: Optional[str] = typer.Option(None, "--prac", help="PrA
             entry = cache.resolve(out, prac)
             cfg = load_config(config, set_ or [], base=entry.meta["config"])
         report = find_ticket(cfg, entry, out, bars)
-    typer.echo(f"run:  {report.get('run_dir', '')}\nticket test accuracy {100 * report['ticket_test_acc']:.2f} % "
-               f"at {100 * report['final_density']:.2f} % of weights; iteration savings "
-               f"{100 * report['iteration_savings']:.1f} %")
+    if distributed.is_main():
+        typer.echo(f"run:  {report.get('run_dir', '')}\nticket test accuracy {100 * report['ticket_test_acc']:.2f} % "
+                   f"at {100 * report['final_density']:.2f} % of weights; iteration savings "
+                   f"{100 * report['iteration_savings']:.1f} %")
 
 
 @cache_app.command("ls")
@@ -144,7 +162,10 @@ def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP
               out: Optional[Path] = OutOpt, quiet: bool = QuietOpt):
     """Measure the savings claim side by side: every method's tickets retrained on full data and tested.
 
-    Writes DIR/bench.json, DIR/bench.md and PNG plots (DIR defaults to artifacts/bench)."""
+    Writes DIR/bench.json, DIR/bench.md and PNG plots (DIR defaults to artifacts/bench).
+
+    Data-parallel: `torchrun --nproc_per_node=K -m prac bench ...` (gloo on CPU, NCCL on GPU;
+    train.batch_size is the global batch). bench speed measures one process and refuses torchrun."""
     from pipelines.bench import run_bench
     from prac.progress import progress_bars
 
@@ -186,26 +207,32 @@ _CLICK_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "Clic
 
 
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit status 2."""
+    """Console entry point: user errors become one line on stderr and exit status 2. Under
+    torchrun it joins the process group first and leaves it at exit; errors name the rank."""
+    where = ""
     try:
+        distributed.init_from_env()
+        where = f"[rank {distributed.rank()}] " if distributed.active() else ""
         # not standalone: click's usage errors come back here and get the same one-line form as ours
         code = app(standalone_mode=False)
     except _CLICK_ERROR as e:
         if type(e).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
             ctx = getattr(e, "ctx", None)
             what = " ".join(e.format_message().split())
-            print(f"error: {what}; see `{ctx.command_path if ctx else 'prac'} --help`", file=sys.stderr)
+            print(f"{where}error: {what}; see `{ctx.command_path if ctx else 'prac'} --help`", file=sys.stderr)
         sys.exit(e.exit_code)
     except PracError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"{where}error: {e}", file=sys.stderr)
         sys.exit(2)
     except OSError as e:
         what, fix = _OS_ERRORS.get(e.errno, (e.strerror or str(e), "check the path or choose another --out"))
         verb = "write" if e.errno in (errno.ENOSPC, errno.EROFS) else "access"
-        print(f"error: cannot {verb} {e.filename or 'a file'}: {what}; {fix}", file=sys.stderr)
+        print(f"{where}error: cannot {verb} {e.filename or 'a file'}: {what}; {fix}", file=sys.stderr)
         sys.exit(2)
     except (KeyboardInterrupt, typer.Abort):
         code = 130
+    finally:
+        distributed.destroy()
     if code == 130:  # typer turns Ctrl-C into exit code 130
         print("interrupted", file=sys.stderr)
     sys.exit(code if isinstance(code, int) else 0)

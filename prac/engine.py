@@ -7,6 +7,9 @@ of epochs (the PrAC "dynamic iterations" scaling) is exact. Listeners are duck-t
 objects with any of ``on_epoch_start(epoch)``, ``on_batch(indices, correct)``,
 ``on_step(step, model)`` (after the optimizer step and the masks) and
 ``on_epoch_end(epoch, model) -> bool`` (True stops training: Early-Bird).
+
+Under torchrun the same loop runs data-parallel (see ``prac.distributed`` and ``train``):
+same global batches, a strided share per rank, listeners fed the global batch everywhere.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from prac import distributed
 from prac.checkpoint import rng_state, set_rng_state
 from prac.config import TrainConfig
 from prac.errors import PracError
@@ -70,17 +74,20 @@ def lr_factor(cfg: TrainConfig, total_steps: int):
     return factor
 
 
-def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def augment(x: torch.Tensor, gen: torch.Generator, total: int | None = None) -> torch.Tensor:
     """Random crop with 4-pixel zero padding and horizontal flip, batched on the device.
 
     Random numbers come from a CPU generator of their own (separate from data order), so
-    a run is reproducible whatever the device."""
+    a run is reproducible whatever the device. Under data parallelism ``x`` is this rank's
+    strided share of a global batch of ``total`` rows: the whole batch's random numbers are
+    drawn and the share's kept, so each sample is augmented as in one process."""
     n, c, h, w = x.shape
     dev = x.device
-    flip = (torch.rand(n, generator=gen) < 0.5).to(dev)
+    total, part = n if total is None else total, slice(distributed.rank(), None, distributed.world_size())
+    flip = (torch.rand(total, generator=gen) < 0.5)[part].to(dev)
     x = torch.where(flip[:, None, None, None], x.flip(3), x)
     padded = F.pad(x, (4, 4, 4, 4))
-    dy, dx = torch.randint(0, 9, (2, n), generator=gen).to(dev)
+    dy, dx = torch.randint(0, 9, (2, total), generator=gen)[:, part].to(dev)
     rows = dy[:, None] + torch.arange(h, device=dev)            # n×h
     cols = dx[:, None] + torch.arange(w, device=dev)            # n×w
     out = padded.gather(2, rows[:, None, :, None].expand(n, c, h, padded.shape[3]))
@@ -99,6 +106,12 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, indices: torch.Ten
     to continue: weights, optimizer, scheduler, the data-order and augmentation generators,
     the global RNGs, the listeners' ``state_dict()``, step and epoch. ``resume=state``
     continues from such a state, and the run then ends exactly as if never interrupted.
+
+    Under torchrun (``prac.distributed``) the model trains in DistributedDataParallel: the
+    global batches are the same as in one process, each rank forwards its strided share,
+    the loss is scaled so that the averaged gradient is the global batch's mean, and the
+    listeners see every global batch with its per-sample correctness on every rank. The
+    returned figures are global.
     """
     device = next(model.parameters()).device
     indices = indices.to(torch.long)
@@ -117,6 +130,8 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, indices: torch.Ten
     # (weight, float mask) pairs made once: converting bool masks every step cost ~1/4 of a LeNet epoch
     params = prunable(model)
     masked = [(params[k], m.to(params[k].device, params[k].dtype)) for k, m in masks.items()] if masks else []
+    world = distributed.world_size()
+    net = distributed.wrap(model)  # DistributedDataParallel under torchrun; masks and listeners use the module
     model.train()
     stats = TrainStats()
     start = time.perf_counter()
@@ -146,11 +161,14 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, indices: torch.Ten
             if step >= total:
                 break
             idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            xb, yb = x[idx], y[idx]
+            local = distributed.shard(idx)  # this rank's share of the global batch (all of it in one process)
+            xb, yb = x[local], y[local]
             if cfg.augment and xb.dim() == 4:
-                xb = augment(xb, aug_gen)
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb)
+                xb = augment(xb, aug_gen, len(idx))
+            logits = net(xb)
+            # under DDP: sum over the share x world / global size, so DDP's mean over ranks is the global mean
+            loss = F.cross_entropy(logits, yb) if world == 1 else \
+                F.cross_entropy(logits, yb, reduction="sum") * world / len(idx)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -166,6 +184,8 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, indices: torch.Ten
                 sched.step()
             loss_sum += loss.detach()
             correct = logits.detach().argmax(1) == yb
+            if world > 1 and hooks["on_batch"]:  # the global batch's correctness, on every rank
+                correct = distributed.gather_strided(correct, len(idx))
             for hook in hooks["on_batch"]:
                 hook(idx, correct)
             step += 1
@@ -174,6 +194,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, indices: torch.Ten
             stats.samples += len(idx)
             if task is not None and (step % 10 == 0 or step == total):
                 progress.update(task, completed=step)
+        distributed.all_reduce_sum(loss_sum)  # every rank takes the same decision
         if not torch.isfinite(loss_sum):
             raise PracError(f"training diverged (loss is {float(loss_sum)} in epoch {epoch}); lower train.lr")
         epoch += 1
@@ -188,6 +209,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, indices: torch.Ten
                         "samples": stats.samples, "seconds": time.perf_counter() - start})
     if task is not None:
         progress.remove_task(task)
+    distributed.sync_buffers(model)  # rank 0's BatchNorm statistics everywhere, so every rank evaluates alike
     stats.steps = step
     stats.epochs = step / per_epoch
     stats.seconds = time.perf_counter() - start
@@ -196,12 +218,14 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, indices: torch.Ten
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
-    """Top-1 accuracy (a fraction) of ``model`` in eval mode."""
+    """Top-1 accuracy (a fraction) of ``model`` in eval mode. Under torchrun each rank counts
+    its strided share of the rows and the counts are summed: the same figure on every rank."""
     was = model.training
     model.eval()
     device = next(model.parameters()).device
     correct = torch.zeros((), dtype=torch.long, device=device)
+    rows, x, y = len(x), distributed.shard(x), distributed.shard(y)
     for i in range(0, len(x), batch_size):
         correct += (model(x[i:i + batch_size].to(device)).argmax(1) == y[i:i + batch_size].to(device)).sum()
     model.train(was)
-    return int(correct) / max(1, len(x))
+    return int(distributed.all_reduce_sum(correct)) / max(1, rows)

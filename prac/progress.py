@@ -1,4 +1,6 @@
-"""Progress bars with ETA (rich), written to stderr so stdout stays for results."""
+"""Progress bars with ETA (rich), written to stderr so stdout stays for results.
+
+Under torchrun only rank 0 shows bars and status lines."""
 
 from __future__ import annotations
 
@@ -8,13 +10,16 @@ import os
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from prac import distributed
+
 console = Console(stderr=True, highlight=False)
 
 
 @contextlib.contextmanager
 def progress_bars(enabled: bool = True):
-    """Yields a rich ``Progress`` (or None when disabled or ``PRAC_NO_PROGRESS`` is set)."""
-    if not enabled or os.environ.get("PRAC_NO_PROGRESS"):
+    """Yields a rich ``Progress`` (or None when disabled, ``PRAC_NO_PROGRESS`` is set, or on a
+    rank other than 0)."""
+    if not enabled or os.environ.get("PRAC_NO_PROGRESS") or not distributed.is_main():
         yield None
         return
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -24,5 +29,6 @@ def progress_bars(enabled: bool = True):
 
 
 def say(message: str) -> None:
-    """A status line for the user (stderr)."""
-    console.print(message)
+    """A status line for the user (stderr), from rank 0 only."""
+    if distributed.is_main():
+        console.print(message)

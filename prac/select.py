@@ -1,11 +1,17 @@
-"""Subset selection: the PrAC rule, its random control, and the prune-flip probe."""
+"""Subset selection: the PrAC rule, its random control, and the prune-flip probe.
+
+Under torchrun the probe's predictions are data-parallel: each rank predicts its strided
+share of the rows and every rank gets the whole vector (``prac.distributed``), so every
+sample is probed once; the probe's masks are computed on rank 0 and broadcast.
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from prac.prune import Masks, apply_masks, magnitude_masks
+from prac import distributed
+from prac.prune import Masks, apply_masks
 
 
 def prac_indices(forgetting_events: torch.Tensor, never_learned: torch.Tensor,
@@ -28,13 +34,16 @@ def random_indices(num_samples: int, size: int, seed: int) -> torch.Tensor:
 
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """Predicted class of every row of ``x`` (eval mode), on the model's device."""
+    """Predicted class of every row of ``x`` (eval mode), on the CPU. Under torchrun each rank
+    predicts its strided share and every rank returns all rows."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    out = torch.cat([model(x[i:i + batch_size].to(device)).argmax(1) for i in range(0, len(x), batch_size)])
+    rows, x = len(x), distributed.shard(x)
+    out = torch.cat([model(x[i:i + batch_size].to(device)).argmax(1) for i in range(0, len(x), batch_size)]
+                    + [torch.zeros(0, dtype=torch.long, device=device)])
     model.train(was_training)
-    return out.cpu()
+    return distributed.gather_strided(out, rows).cpu()
 
 
 @torch.no_grad()
@@ -46,7 +55,7 @@ def prune_flips(model: nn.Module, masks: Masks | None, x: torch.Tensor, rate: fl
     The model's weights are restored before returning."""
     before = predict(model, x) if reference is None else reference
     saved = {k: v.clone() for k, v in model.state_dict().items()}
-    apply_masks(model, magnitude_masks(model, masks, rate, out_rate, scope))
+    apply_masks(model, distributed.masks_on_main(model, masks, rate, out_rate, scope))
     after = predict(model, x)
     model.load_state_dict(saved)
     return before != after

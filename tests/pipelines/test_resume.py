@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
+from prac.checkpoint import load_checkpoint
+
 KILL_AT = Path(__file__).with_name("kill_at.py")
 ARGS = ["find-ticket", "-q", "--set", "train.epochs=4", "--set", "prune.rounds=2", "--set", "dataset.train_limit=600"]
 # every figure except the clocks
@@ -77,11 +79,16 @@ def test_killed_at_five_points_and_resumed_equals_uninterrupted(tmp_path):
     # 3. mid-publish: the cache entry is half written in its private temporary folder
     kill(out, "os:replace", 3)
     assert not list((out / "prac").glob("*/meta.json"))     # nothing half-published
-    # 4. between rounds: when round 2 starts pruning, after round 1's checkpoint
-    kill(out, "pipelines.find_ticket:magnitude_masks", 2)
+    # 4. between rounds: when round 2 starts pruning, after round 1's checkpoint (masks are
+    # computed by the build's probe, round 1, round 1's reprobe, then round 2)
+    kill(out, "prac.distributed:masks_on_main", 4)
     assert list((out / "prac").glob("*/meta.json")) and ckpts() == ["checkpoint.safetensors"]
+    state = load_checkpoint(out / "runs" / rdir / "checkpoint.safetensors")
+    assert state["done"] == 1 and "train" not in state
     # 5. mid-retrain: 30 steps into the ticket's full-data retrain (after round 2's steps)
     kill(out, "torch.nn.functional:cross_entropy", report["rounds"][2]["steps"] + 30)
+    state = load_checkpoint(out / "runs" / rdir / "checkpoint.safetensors")
+    assert state["search_done"] and state["train"]["epoch"] == 1     # the retrain's first epoch was saved
     # then --resume with the run folder, as a user would after a pre-emption
     res = run(out, args=["find-ticket", "-q", "--resume", str(out / "runs" / rdir)])
     assert res.returncode == 0, res.stderr
