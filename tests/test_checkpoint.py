@@ -84,3 +84,21 @@ def test_engine_resumed_from_an_epoch_checkpoint_ends_bit_identical(tmp_path, cf
             assert torch.equal(a, b)
         for k, v in ref_tracker.state_dict().items():
             assert torch.equal(v, tracker.state_dict()[k]), k
+
+
+def test_a_diverged_run_stops_with_one_line_and_keeps_the_last_good_checkpoint(tmp_path):
+    x, y = torch.randn(64, 5), torch.randint(0, 2, (64,))
+    model = torch.nn.Linear(5, 2)
+
+    class Poison:  # a weight turns NaN in the middle of epoch 3, as an exploding update would
+        def on_step(self, step, m):
+            if step == 2 * 8 + 3:
+                with torch.no_grad():
+                    m.weight[0, 0] = float("nan")
+
+    path = tmp_path / "c.safetensors"
+    with pytest.raises(PracError, match=r"training diverged \(loss is nan in epoch 2\); lower train.lr"):
+        train(model, x, y, torch.arange(64), TrainConfig(batch_size=8), epochs=5, seed=0, listeners=[Poison()],
+              checkpoint=lambda s: save_checkpoint(path, s))
+    good = load_checkpoint(path)
+    assert good["epoch"] == 2 and all(torch.isfinite(v).all() for v in good["model"].values())
