@@ -1,8 +1,10 @@
 """Hugging Face datasets: a folder written by ``save_to_disk``, or a hub dataset by name.
 
 Used by ``hf``, ``tiny_imagenet`` (hub default zh-plus/tiny-imagenet, splits train/valid)
-and, when ``dataset.name`` is given or ``dataset.path`` is a saved folder, by cifar10,
-cifar100, mnist and fashion_mnist. Remote code is never run: ``load_from_disk`` reads Arrow
+and by cifar10, cifar100, mnist and fashion_mnist when ``dataset.name`` is given,
+``dataset.path`` is a saved folder, or their files are not on disk (no ``dataset.path``
+and no default folder): they then load their ``HUB_DEFAULTS`` copy into
+``dataset.cache_dir``. Remote code is never run: ``load_from_disk`` reads Arrow
 files only, and hub loading asks for ``trust_remote_code=False`` where the installed
 ``datasets`` still knows that switch (newer versions dropped dataset scripts altogether).
 Images are decoded once into one uint8 array; nothing stays lazy.
@@ -20,7 +22,10 @@ from prac.config import DatasetConfig
 from prac.data.prepare import Raw, split_indices
 from prac.errors import PracError
 
-HUB_DEFAULTS = {"tiny_imagenet": "zh-plus/tiny-imagenet"}
+# the hub copy each named kind loads when its files are not on disk
+HUB_DEFAULTS = {"tiny_imagenet": "zh-plus/tiny-imagenet", "cifar10": "uoft-cs/cifar10",
+                "cifar100": "uoft-cs/cifar100", "mnist": "ylecun/mnist",
+                "fashion_mnist": "zalando-datasets/fashion_mnist"}
 # class counts of the named kinds, for copies whose label column is a plain integer
 KNOWN_CLASSES = {"cifar10": 10, "cifar100": 100, "mnist": 10, "fashion_mnist": 10, "tiny_imagenet": 200}
 IMAGE_COLUMNS = ("image", "img", "pixel_values")
@@ -56,14 +61,16 @@ def _open(cfg: DatasetConfig):
         where = f"dataset.path {cfg.path} is not a folder written by save_to_disk and " if cfg.path else ""
         raise PracError(f"{where}dataset.kind={cfg.kind} needs a source; set dataset.name to a Hugging Face dataset "
                         "name or dataset.path to a folder written by save_to_disk")
-    kwargs = {"cache_dir": cfg.path}
+    kwargs = {"cache_dir": cfg.cache_dir or cfg.path}
     if "trust_remote_code" in inspect.signature(datasets.load_dataset).parameters:
         kwargs["trust_remote_code"] = False
     try:
         return datasets.load_dataset(name, **kwargs), f"Hugging Face dataset {name}"
     except Exception as e:  # offline, unknown name, script-based dataset, ...
+        local = " or set dataset.path to its files on disk," if cfg.kind != "hf" and cfg.path is None else ""
         raise PracError(f"Hugging Face dataset '{name}' cannot be loaded ({_one_line(e)}); check the name and the "
-                        "network, or save it with save_to_disk elsewhere and set dataset.path to that folder") from None
+                        f"network,{local} or save it with save_to_disk elsewhere and set dataset.path to that "
+                        "folder") from None
 
 
 def _to_hwc(item, source: str, channels_first: bool) -> np.ndarray:

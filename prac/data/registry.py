@@ -6,6 +6,7 @@ steps (validation split, train_limit, normalisation, fingerprint) happen in ``fi
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 from prac.config import DatasetConfig
@@ -24,16 +25,23 @@ LOADERS: dict[str, Callable[[DatasetConfig], Raw]] = {
     "hf": hf.load,
 }
 
-# These kinds read their original files by default; they go through Hugging Face only when
-# asked explicitly (dataset.name, e.g. uoft-cs/cifar10, ylecun/mnist,
-# zalando-datasets/fashion_mnist) or when dataset.path is a save_to_disk folder.
+# These kinds read their original files when they are on disk; they go through Hugging Face
+# when asked (dataset.name, e.g. uoft-cs/cifar10), when dataset.path is a save_to_disk
+# folder, or when no dataset.path is given and there is no default folder on this machine
+# (then hf.HUB_DEFAULTS names the copy). A dataset.path that does not exist stays an error:
+# it is more likely a typo than a wish to download.
 HUB_FALLBACK = ("cifar10", "cifar100", "mnist", "fashion_mnist")
+
+
+def _not_on_disk(cfg: DatasetConfig) -> bool:
+    default = idx.DEFAULT_DIRS.get(cfg.kind)
+    return cfg.path is None and not (default and Path(default).is_dir())
 
 
 def load_dataset(cfg: DatasetConfig) -> Dataset:
     """Load, split and normalise the data ``cfg`` names; bad input raises ``PracError``."""
     cfg.check()
-    if cfg.kind in HUB_FALLBACK and (cfg.name or hf.is_saved_dir(cfg.path)):
+    if cfg.kind in HUB_FALLBACK and (cfg.name or hf.is_saved_dir(cfg.path) or _not_on_disk(cfg)):
         raw = hf.load(cfg)
     else:
         raw = LOADERS[cfg.kind](cfg)

@@ -88,3 +88,29 @@ def test_hf_needs_a_name_or_saved_folder(tmp_path):
         load_dataset(DatasetConfig(kind="hf"))
     with pytest.raises(PracError, match="is not a folder written by save_to_disk"):
         load_dataset(DatasetConfig(kind="hf", path=str(tmp_path)))
+
+
+@pytest.mark.parametrize("kind, name", [("cifar10", "uoft-cs/cifar10"), ("mnist", "ylecun/mnist")])
+def test_a_named_kind_not_on_disk_loads_its_hub_copy_into_the_cache_dir(tmp_path, monkeypatch, kind, name):
+    calls = []
+
+    def hub(path, **kwargs):  # the hub, without the network: a tiny DatasetDict in the named kind's layout
+        calls.append((path, kwargs))
+        train, _ = _pil_split(30, 0)
+        test, _ = _pil_split(6, 1)
+        return datasets.DatasetDict({"train": train, "test": test})
+
+    monkeypatch.setattr(datasets, "load_dataset", hub)
+    ds = load_dataset(DatasetConfig(kind=kind, val_size=6, cache_dir=str(tmp_path / "hf")))
+    assert [(p, k["cache_dir"], k.get("trust_remote_code", False)) for p, k in calls] == [(name, str(tmp_path / "hf"),
+                                                                                            False)]
+    assert ds.kind == kind and ds.train_size == 24 and ds.num_classes == 4   # from its ClassLabel
+
+    def offline(path, **kwargs):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(PracError, match=f"'{name}' cannot be loaded .*set dataset.path to its files on disk"):
+        load_dataset(DatasetConfig(kind=kind))
+    with pytest.raises(PracError, match="does not exist"):   # a path that is not there is not a download request
+        load_dataset(DatasetConfig(kind=kind, path=str(tmp_path / "nowhere")))
