@@ -69,8 +69,11 @@ def publish(final: Path, files: dict[str, dict[str, torch.Tensor]], meta: dict) 
             if not (final / META).is_file():
                 raise
             shutil.rmtree(tmp, ignore_errors=True)  # lost the race: the winner's entry is equivalent
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError) and e.filename and Path(e.filename).is_relative_to(tmp):
+            # name the file of the entry being written, not the private folder that is gone now
+            raise OSError(e.errno, e.strerror, str(final / Path(e.filename).relative_to(tmp))) from None
         raise
     return load(final)
 
@@ -101,6 +104,9 @@ def resolve(out, key_or_path: str) -> Entry:
     as_path = Path(key_or_path)
     if (as_path / META).is_file() and paths.KEY_RE.match(as_path.resolve().name):
         return load(as_path)
+    if paths.KEY_RE.match(key_or_path + "0" * 4) and len(key_or_path) < 4:
+        raise PracError(f"key prefix '{key_or_path}' is too short; give at least 4 characters of the key "
+                        "(see `prac cache ls`)")
     if not paths.KEY_RE.match(key_or_path):
         raise PracError(f"'{key_or_path}' is neither a PrAC key (hex) nor a prac/<key> folder; see `prac cache ls`")
     base = paths.prac_root(out)

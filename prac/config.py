@@ -9,8 +9,10 @@ field added later with a default does not change old keys (OpenLTH's rule).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -65,19 +67,20 @@ class TrainConfig:
 
     def check(self) -> None:
         if self.epochs <= 0:
-            raise PracError(f"train.epochs={self.epochs} must be positive")
+            raise PracError(f"train.epochs={self.epochs} must be positive; use e.g. train.epochs=10")
         if self.batch_size < 1:
-            raise PracError(f"train.batch_size={self.batch_size} must be at least 1")
+            raise PracError(f"train.batch_size={self.batch_size} must be at least 1; use e.g. train.batch_size=32")
         if self.lr <= 0:
-            raise PracError(f"train.lr={self.lr} must be positive")
+            raise PracError(f"train.lr={self.lr} must be positive; use e.g. train.lr=0.001")
         if self.optimizer not in ("adam", "sgd"):
             raise PracError(f"train.optimizer '{self.optimizer}' is unknown; use adam or sgd")
         if self.schedule not in ("constant", "cosine", "step"):
             raise PracError(f"train.schedule '{self.schedule}' is unknown; use constant, cosine or step")
         if any(not 0 < m < 1 for m in self.milestones):
-            raise PracError("train.milestones must be fractions of training in (0, 1), e.g. [0.5, 0.75]")
+            raise PracError(f"train.milestones={list(self.milestones)} must be fractions of training in (0, 1); "
+                            "use e.g. [0.5, 0.75]")
         if not 0 <= self.warmup < 1:
-            raise PracError(f"train.warmup={self.warmup} must be a fraction in [0, 1)")
+            raise PracError(f"train.warmup={self.warmup} must be a fraction in [0, 1); use e.g. 0.05, or 0 for none")
 
 
 @dataclass(frozen=True)
@@ -103,13 +106,14 @@ class PruneConfig:
 
     def check(self) -> None:
         if not 0 < self.rate < 1:
-            raise PracError(f"prune.rate={self.rate} must be a fraction in (0, 1), e.g. 0.2")
+            raise PracError(f"prune.rate={self.rate} must be a fraction in (0, 1); use e.g. 0.2 (a fifth of the weights per round)")
         if not 0 <= self.out_rate < 1:
-            raise PracError(f"prune.output_rate={self.output_rate} must be a fraction in [0, 1)")
+            raise PracError(f"prune.output_rate={self.output_rate} must be a fraction in [0, 1); use e.g. 0.1, or leave it unset")
         if self.rounds < 1:
-            raise PracError(f"prune.rounds={self.rounds} must be at least 1")
+            raise PracError(f"prune.rounds={self.rounds} must be at least 1; use e.g. prune.rounds=13")
         if self.target_density is not None and not 0 < self.target_density < 1:
-            raise PracError(f"prune.target_density={self.target_density} must be a fraction in (0, 1)")
+            raise PracError(f"prune.target_density={self.target_density} must be a fraction in (0, 1); "
+                            "use e.g. 0.05 (stop at 5 % of the weights), or leave it unset")
         if self.scope not in ("layerwise", "global"):
             raise PracError(f"prune.scope '{self.scope}' is unknown; use layerwise or global")
         if self.search not in ("rewind", "finetune"):
@@ -117,9 +121,9 @@ class PruneConfig:
         if self.search_schedule not in (None, "constant", "cosine", "step"):
             raise PracError(f"prune.search_schedule '{self.search_schedule}' is unknown; use constant, cosine or step")
         if self.search_lr is not None and self.search_lr <= 0:
-            raise PracError(f"prune.search_lr={self.search_lr} must be positive")
+            raise PracError(f"prune.search_lr={self.search_lr} must be positive; use e.g. 0.001, or leave it unset")
         if self.rewind_step < 0:
-            raise PracError(f"prune.rewind_step={self.rewind_step} must be >= 0")
+            raise PracError(f"prune.rewind_step={self.rewind_step} must be >= 0; use 0 to rewind to initialisation")
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,7 @@ class SelectConfig:
 
     def check(self) -> None:
         if self.threshold < 0:
-            raise PracError(f"select.threshold={self.threshold} must be >= 0")
+            raise PracError(f"select.threshold={self.threshold} must be >= 0; use 0 (forgotten at least once) or more")
         if self.reprobe not in ("none", "union", "refresh"):
             raise PracError(f"select.reprobe '{self.reprobe}' is unknown; use none, union or refresh")
         if self.subset not in ("prac", "random", "full"):
@@ -173,8 +177,9 @@ def _coerce(value, tp, where: str):
                 continue
             try:
                 return _coerce(value, arg, where)
-            except PracError:
-                pass
+            except PracError as e:
+                if "finite" in str(e):  # the right type with a bad value: say that, not "wrong type"
+                    raise
         names = " or ".join(_type_name(a) for a in args)
         raise PracError(f"{where}={value!r} has the wrong type; expected {names}")
     if origin is tuple:
@@ -190,6 +195,8 @@ def _coerce(value, tp, where: str):
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):  # YAML reads .nan and .inf; they would only fail later, deep in training
+                raise PracError(f"{where}={value} is not a finite number; give an ordinary number, e.g. 0.1")
             return float(value)
     elif tp is str:
         if isinstance(value, str):
@@ -199,14 +206,18 @@ def _coerce(value, tp, where: str):
 
 def _build(cls, data, prefix: str = ""):
     if not isinstance(data, dict):
-        raise PracError(f"config section '{prefix or 'top level'}' must be a mapping of keys to values")
+        name = prefix.rstrip(".") or "top level"
+        raise PracError(f"config section '{name}' must be a mapping of keys to values, not {data!r:.40}; "
+                        f"set one of its keys instead, e.g. --set {prefix or ''}KEY=VALUE")
     hints = typing.get_type_hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in data.items():
         where = f"{prefix}{key}"
         if key not in known:
-            raise PracError(f"unknown config key '{where}'; known keys here: {', '.join(known)}")
+            near = difflib.get_close_matches(str(key), known, n=1)  # a typo is the usual cause
+            hint = f"did you mean '{prefix}{near[0]}'? " if near else ""
+            raise PracError(f"unknown config key '{where}'; {hint}known keys here: {', '.join(known)}")
         tp = hints[key]
         if dataclasses.is_dataclass(tp):
             kwargs[key] = _build(tp, value, f"{where}.")
@@ -230,7 +241,7 @@ def _merge(base: dict, over: dict) -> dict:
 def parse_override(text: str) -> dict:
     """``'train.lr=0.1'`` -> ``{'train': {'lr': 0.1}}``; the value is parsed as YAML (safely)."""
     if "=" not in text:
-        raise PracError(f"--set '{text}' is not of the form key=value, e.g. --set train.lr=0.01")
+        raise PracError(f"--set '{text}' is not of the form key=value; write e.g. --set train.lr=0.01")
     key, raw = text.split("=", 1)
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
@@ -248,16 +259,28 @@ def parse_override(text: str) -> dict:
 def read_yaml(path: str | Path) -> dict:
     """A YAML file that holds a mapping, read safely (no object construction)."""
     p = Path(path)
+    if p.is_dir():
+        raise PracError(f"config file {p} is a directory; pass a YAML file, e.g. configs/fashion_mnist_lenet.yaml")
     if not p.is_file():
         raise PracError(f"config file {p} does not exist; pass an existing YAML file (see configs/)")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.constructor.ConstructorError as e:  # a tag such as !!python/object: safe_load never builds objects
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise PracError(f"config file {p} uses a YAML tag that prac does not load{at} ({e.problem}); "
+                        "write plain values (numbers, strings, lists) only") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""
         raise PracError(f"config file {p} is not valid YAML{at}; fix its syntax") from None
+    except UnicodeDecodeError:
+        raise PracError(f"config file {p} is not UTF-8 text (a binary file?); pass a YAML file") from None
+    except OSError as e:
+        raise PracError(f"config file {p} cannot be read ({e.strerror}); check its permissions") from None
     if not isinstance(data, dict):
-        raise PracError(f"config file {p} must hold a mapping of keys to values")
+        raise PracError(f"config file {p} must hold a mapping of keys to values, not a {type(data).__name__}; "
+                        "write one 'key: value' per line (see configs/)")
     return data
 
 

@@ -23,17 +23,28 @@ SCHEMA_VERSION = 1
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise _naming(e, path) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise _naming(e, path) from None
         raise
+
+
+def _naming(e: OSError, path: Path) -> OSError:
+    """The same error, naming the artifact: a failed write (disk full) carries no file name,
+    and a failed mkstemp names the hidden temporary file instead of the one being written."""
+    return OSError(e.errno, e.strerror or str(e), str(path))  # OSError(errno, ...) keeps the subclass
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -40,6 +40,8 @@ def load(cfg: DatasetConfig) -> Raw:
         raise PracError("dataset.kind=npz needs a file; set dataset.path to an .npz with x_train, y_train, x_test, y_test")
     path = Path(cfg.path)
     source = f"npz file {path}"
+    if path.is_dir():
+        raise PracError(f"{source} is a directory; set dataset.path to the .npz file itself")
     if not path.is_file():
         raise PracError(f"{source} does not exist; set dataset.path to an .npz with x_train, y_train, x_test, y_test")
     try:
@@ -55,7 +57,12 @@ def load(cfg: DatasetConfig) -> Raw:
             arrays = {k: archive[k] for k in KEYS}
     except PracError:
         raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:  # object arrays, damaged zip, not numpy
+    except PermissionError:
+        raise PracError(f"{source} is not readable (permission denied); make it readable or copy it elsewhere") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as e:  # a cut-off download or copy
+        msg = str(e).splitlines()[0] if str(e) else ""
+        raise PracError(f"{source} is damaged or truncated ({type(e).__name__}: {msg}); save or copy it again") from None
+    except ValueError as e:  # object arrays (pickles), or not a numpy file at all
         msg = str(e).splitlines()[0] if str(e) else ""
         raise PracError(f"{source} cannot be read ({type(e).__name__}: {msg}); save it with numpy.savez "
                         "using plain numeric arrays") from None
