@@ -171,7 +171,7 @@ def run_bench(what: str, cfg: Config, seeds: int, out, progress, methods=METHODS
             raise PracError("bench speed compares the engine with a bare loop in one process; run it without torchrun")
         return run_speed(cfg, out, progress)
     if seeds < 1:
-        raise PracError(f"--seeds {seeds} must be at least 1")
+        raise PracError(f"--seeds {seeds} must be at least 1; use e.g. --seeds 3")
     unknown = set(methods) - set(METHODS)
     if unknown or not methods:
         raise PracError(f"unknown methods {sorted(unknown)}; choose from {', '.join(METHODS)}")

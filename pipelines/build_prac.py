@@ -66,6 +66,7 @@ def build_prac(cfg: Config, out=None, progress=None) -> cache.Entry:
                   resume=None if saved is None else saved["train"])
     start = time.perf_counter() - stats.seconds
     if cfg.prune.rewind_step > stats.steps:
+        remove_checkpoint(ckpt)  # these settings can never finish: nothing to resume
         raise PracError(f"prune.rewind_step={cfg.prune.rewind_step} is beyond the dense run's {stats.steps} steps; "
                         "lower it")
     rewind = init if cfg.prune.rewind_step == 0 else snap.state
@@ -73,6 +74,7 @@ def build_prac(cfg: Config, out=None, progress=None) -> cache.Entry:
     index = prac_indices(tracker.forgetting_events.cpu(), tracker.never_learned.cpu(), flipped, cfg.select.threshold)
     seconds = time.perf_counter() - start
     if len(index) == 0:
+        remove_checkpoint(ckpt)
         raise PracError("the PrAC set is empty (no sample was forgotten, never learned or flipped); "
                         "lower select.threshold or train fewer epochs")
 

@@ -144,6 +144,7 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
     if distributed.main_says((rdir / "report.json").is_file()):
         say(f"run {rdir.name} is finished: nothing to do")
         return {**read_json(rdir / "report.json"), "run_dir": str(rdir)}
+    stats = entry.stats()  # read (and checksummed) once, before anything is written
     rdir.mkdir(parents=True, exist_ok=True)
     if distributed.is_main() and not (rdir / RUN_FILE).is_file():  # what `prac find-ticket --resume RUN_DIR` needs
         write_json(rdir / RUN_FILE, {"prac_key": entry.key, "config": to_dict(cfg)})
@@ -161,7 +162,6 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
     t = on_device(data, dev)
     n = data.train_size
     p = cfg.prune
-    stats = entry.stats()  # read (and checksummed) once
     initial = subset_for(cfg, stats, n)
     hard = torch.nonzero((stats["forgetting_events"] > entry.meta["threshold"]) | stats["never_learned"]).flatten()
     model = new_model(cfg, data, dev)

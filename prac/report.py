@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prac.store import write_json
+from prac.store import atomic_write, write_json
 
 
 def savings(charged: int, steps_pruned_rounds: int, baseline_total: int, baseline_dense: int,
@@ -65,5 +65,5 @@ def markdown(r: dict) -> str:
 
 
 def write_report(run_dir: Path, report: dict) -> None:
-    (run_dir / "report.md").write_text(markdown(report))
+    atomic_write(run_dir / "report.md", markdown(report).encode())
     write_json(run_dir / "report.json", report)  # last: its presence marks a finished run

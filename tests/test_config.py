@@ -2,10 +2,12 @@ from pathlib import Path
 
 import pytest
 
-from prac.config import Config, digest, load_config, to_dict
+from prac.config import Config, digest, load_config, load_transfer, to_dict
 from prac.errors import PracError
 
-CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
+CONFIGS = sorted(p for p in (Path(__file__).parent.parent / "configs").glob("*.yaml")
+                 if not p.stem.startswith("transfer_"))
+TRANSFERS = sorted((Path(__file__).parent.parent / "configs").glob("transfer_*.yaml"))
 
 
 def test_default_is_digits_lenet_and_equals_its_yaml():
@@ -78,3 +80,15 @@ def test_digest_ignores_defaults_and_changes_with_values():
     assert a == digest("x", load_config(None, ["train.lr=0.0012"]))     # explicitly the default
     assert a != digest("x", load_config(None, ["train.lr=0.002"]))
     assert to_dict(Config())["model"]["widths"] == [300, 100]
+
+
+@pytest.mark.parametrize("path", TRANSFERS, ids=lambda p: p.stem)
+def test_every_shipped_transfer_names_two_models_on_the_same_data(path):
+    source, target = load_transfer(path)
+    assert source.model.name != target.model.name and source.dataset == target.dataset
+
+
+def test_a_transfer_file_must_name_source_and_target(tmp_path):
+    (tmp_path / "t.yaml").write_text("source: a.yaml\n")
+    with pytest.raises(PracError, match="must hold exactly 'source: FILE' and 'target: FILE'"):
+        load_transfer(tmp_path / "t.yaml")
