@@ -4,7 +4,8 @@
 
 Round 0 is the dense network. When the PrAC set was built with this model, training and
 seed, round 0 *is* the build's dense run (its weights are cached with the set), as in the
-paper's accounting; otherwise (another architecture) round 0 trains on the subset. Each
+paper's accounting; otherwise (another architecture) round 0 trains on the subset, for
+``train.epochs x |subset| / N`` epochs at the search's lr. Each
 later round prunes by magnitude, rewinds (or, with ``prune.search=finetune``, keeps the
 trained weights), and trains on the subset for ``epochs x |subset| / N`` epochs. Every
 round's network is evaluated on the full validation and test splits; the final ticket
@@ -68,7 +69,7 @@ CHECKPOINT = "checkpoint.safetensors"  # the newest state of an unfinished run
 
 # Bumped whenever the search's code changes what a configuration computes, so that a
 # cached run from older code is never served as this code's result.
-SEARCH_VERSION = 2
+SEARCH_VERSION = 3  # 3: a transferred round 0 trains train.epochs x f at the search lr
 
 
 def run_name(cfg: Config, prac_key: str) -> str:
@@ -172,17 +173,20 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
     def checkpoint(**extra) -> None:
         save_checkpoint(ckpt, {**run, **extra, "elapsed": run["elapsed"] + time.perf_counter() - start})
 
-    def scaled_epochs(size: int) -> float:
+    def scaled_epochs(size: int, base: float | None = None) -> float:
         """Epochs over a pool of ``size`` samples that spend the initial subset's budget:
-        ``base x |S0| / N`` epochs over |S0| (dynamic iterations). A reprobed pool changes
-        which samples a round trains on, not how many steps it takes, so the PrAC search and
-        its random control always spend the same steps."""
-        base = p.search_epochs or cfg.train.epochs
+        ``base x |S0| / N`` epochs over |S0| (dynamic iterations; ``base`` defaults to the
+        search rounds' epochs). A reprobed pool changes which samples a round trains on, not
+        how many steps it takes, so the PrAC search and its random control always spend the
+        same steps."""
+        base = base or p.search_epochs or cfg.train.epochs
         if not cfg.select.scale_epochs:
             return base
         steps = steps_for(base * len(initial) / n, len(initial), cfg.train.batch_size)
         return steps / math.ceil(size / cfg.train.batch_size)
 
+    search_train = dataclasses.replace(cfg.train, lr=p.search_lr or cfg.train.lr,
+                                       schedule=p.search_schedule or cfg.train.schedule)
     if run["done"] < 0 and dense_is_reusable(cfg, entry.meta):
         weights = entry.dense()
         d = entry.meta["dense"]
@@ -195,7 +199,9 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
     elif run["done"] < 0:  # another architecture (or training): its dense round trains on the subset too
         run.setdefault("init", state_of(model))
         snap = Snapshot(p.rewind_step)
-        st = train(model, t["x_train"], t["y_train"], initial, cfg.train, epochs=scaled_epochs(len(initial)),
+        # the dense run's epochs scaled like a round's, at the search's lr: round 0 is part of the search
+        st = train(model, t["x_train"], t["y_train"], initial, search_train,
+                   epochs=scaled_epochs(len(initial), cfg.train.epochs),
                    seed=round_seed(cfg.seed, 0), listeners=[snap], progress=progress, label="round 0 (dense)",
                    checkpoint=lambda state: checkpoint(train=state), resume=resume)
         resume = None
@@ -213,8 +219,6 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
     rewind = {k: v.to(dev) for k, v in run["rewind"].items()}
     model.load_state_dict(run["model"])
     rounds, history, masks, subset = run["rounds"], run["history"], run["masks"], run["subset"]
-    search_train = dataclasses.replace(cfg.train, lr=p.search_lr or cfg.train.lr,
-                                       schedule=p.search_schedule or cfg.train.schedule)
     for r in range(run["done"] + 1, 0 if run["search_done"] else p.rounds + 1):
         t0 = time.perf_counter()
         if resume is not None:  # killed inside this round: its masks were saved with the engine state
