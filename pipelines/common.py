@@ -12,6 +12,7 @@ import torch
 from prac import distributed
 from prac.config import Config, DatasetConfig
 from prac.data import Dataset, load_dataset
+from prac.data.dataset import Pixels
 from prac.models import build_model
 
 
@@ -27,8 +28,19 @@ def dataset(cfg: DatasetConfig) -> Dataset:
     return load_dataset(cfg)
 
 
-def on_device(data: Dataset, dev: torch.device) -> dict[str, torch.Tensor]:
-    return {k: getattr(data, k).to(dev) for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
+def on_device(data: Dataset, dev: torch.device, pixels: bool | None = None) -> dict[str, torch.Tensor | Pixels]:
+    """The six splits on ``dev``. With ``pixels`` (default: on CUDA) images whose source was
+    uint8 stay uint8 there (``Pixels``, 4× less memory) and are normalised per batch by
+    ``prac.data.dataset.batch``; the labels, and every other kind of data, are tensors as they
+    are. CPU keeps today's float tensors: same values, but no memory to save there (the
+    ``Dataset`` holds the floats anyway) and a normalisation per batch to pay."""
+    if pixels is None:
+        pixels = torch.device(dev).type == "cuda"
+    out: dict[str, torch.Tensor | Pixels] = {}
+    for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+        px = data.as_pixels(k, dev) if pixels and k.startswith("x") else None
+        out[k] = getattr(data, k).to(dev) if px is None else px
+    return out
 
 
 def new_model(cfg: Config, data: Dataset, dev: torch.device, seed: int | None = None) -> torch.nn.Module:

@@ -64,6 +64,13 @@ class TrainConfig:
     gamma: float = field(default=0.1, metadata={"help": "step schedule: lr factor at each milestone"})
     warmup: float = field(default=0.0, metadata={"help": "fraction of training with a linear lr warm-up"})
     augment: bool = field(default=False, metadata={"help": "random crop (pad 4) + horizontal flip, for images"})
+    precision: str = field(default="auto", metadata={"help": "auto (bf16 autocast on CUDA, fp32 elsewhere), fp32 or bf16; "
+                                                             "weights and optimizer stay fp32"})
+    channels_last: str | bool = field(default="auto", metadata={"help": "channels-last layout for image models: auto "
+                                                                        "(on CUDA only), true or false"})
+    compile: bool = field(default=False, metadata={"help": "torch.compile the training forward; the first train() of a "
+                                                           "shape pays a warm-up (tens of seconds for ResNet-20), so it "
+                                                           "pays off on long GPU runs only"})
 
     def check(self) -> None:
         if self.epochs <= 0:
@@ -81,6 +88,10 @@ class TrainConfig:
                             "use e.g. [0.5, 0.75]")
         if not 0 <= self.warmup < 1:
             raise PracError(f"train.warmup={self.warmup} must be a fraction in [0, 1); use e.g. 0.05, or 0 for none")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise PracError(f"train.precision '{self.precision}' is unknown; use auto, fp32 or bf16")
+        if not (self.channels_last == "auto" or isinstance(self.channels_last, bool)):
+            raise PracError(f"train.channels_last={self.channels_last!r} is unknown; use auto, true or false")
 
 
 @dataclass(frozen=True)

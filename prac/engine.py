@@ -10,10 +10,21 @@ objects with any of ``on_epoch_start(epoch)``, ``on_batch(indices, correct)``,
 
 Under torchrun the same loop runs data-parallel (see ``prac.distributed`` and ``train``):
 same global batches, a strided share per rank, listeners fed the global batch everywhere.
+
+The GPU fast path (``TrainConfig.precision``, ``channels_last``, ``compile``; the first two
+default to "auto": on CUDA only): bf16 autocast around forward and loss (weights, gradients
+and optimizer state stay fp32, so pruned weights stay exactly zero), channels-last layout
+of 4-D inputs and of the model, an optional ``torch.compile`` of the forward module, and
+images held on the device as uint8 ``Pixels`` normalised per batch (``batch``). The loop
+makes no host synchronisation per batch: the CPU-drawn random numbers travel through
+pinned memory without blocking, the per-sample correctness stays on the device, and the
+only tensor read on the host is the loss sum, once per epoch. On CPU, with the defaults,
+all of it is off and the results are bit-identical to the plain loop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -25,6 +36,7 @@ from torch import nn
 from prac import distributed
 from prac.checkpoint import rng_state, set_rng_state
 from prac.config import TrainConfig
+from prac.data.dataset import Pixels, batch
 from prac.errors import PracError
 from prac.models import prunable
 from prac.prune import Masks, apply_masks
@@ -74,6 +86,35 @@ def lr_factor(cfg: TrainConfig, total_steps: int):
     return factor
 
 
+def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``train.precision`` on ``device`` (None: plain fp32)."""
+    return torch.bfloat16 if precision == "bf16" or (precision == "auto" and device.type == "cuda") else None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """Autocast to ``dtype`` on ``device``'s kind, or nothing at all for fp32."""
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+
+
+def wants_channels_last(setting: str | bool, device: torch.device, x) -> bool:
+    """``train.channels_last`` resolved: only for 4-D (image) inputs; "auto" is on for CUDA."""
+    return x.dim() == 4 and (setting is True or (setting == "auto" and device.type == "cuda"))
+
+
+def is_channels_last(model: nn.Module) -> bool:
+    """Whether ``train`` left ``model`` in channels-last layout (evaluation then follows)."""
+    return any(p.dim() == 4 and not p.is_contiguous() and p.is_contiguous(memory_format=torch.channels_last)
+               for p in model.parameters())
+
+
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``t`` (on the CPU) on ``device``. To CUDA through pinned memory without blocking: a
+    plain ``.to`` of pageable memory waits for the GPU's stream to drain (a host sync)."""
+    if device.type == "cuda" and t.device.type == "cpu":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 def augment(x: torch.Tensor, gen: torch.Generator, total: int | None = None) -> torch.Tensor:
     """Random crop with 4-pixel zero padding and horizontal flip, batched on the device.
 
@@ -84,17 +125,17 @@ def augment(x: torch.Tensor, gen: torch.Generator, total: int | None = None) -> 
     n, c, h, w = x.shape
     dev = x.device
     total, part = n if total is None else total, slice(distributed.rank(), None, distributed.world_size())
-    flip = (torch.rand(total, generator=gen) < 0.5)[part].to(dev)
+    flip = to_device((torch.rand(total, generator=gen) < 0.5)[part], dev)
     x = torch.where(flip[:, None, None, None], x.flip(3), x)
     padded = F.pad(x, (4, 4, 4, 4))
-    dy, dx = torch.randint(0, 9, (2, total), generator=gen)[:, part].to(dev)
+    dy, dx = to_device(torch.randint(0, 9, (2, total), generator=gen)[:, part], dev)
     rows = dy[:, None] + torch.arange(h, device=dev)            # n×h
     cols = dx[:, None] + torch.arange(w, device=dev)            # n×w
     out = padded.gather(2, rows[:, None, :, None].expand(n, c, h, padded.shape[3]))
     return out.gather(3, cols[:, None, None, :].expand(n, c, h, w))
 
 
-def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, indices: torch.Tensor, cfg: TrainConfig, *,
+def train(model: nn.Module, x: torch.Tensor | Pixels, y: torch.Tensor, indices: torch.Tensor, cfg: TrainConfig, *,
           epochs: float, seed: int, masks: Masks | None = None, listeners=(), progress=None,
           label: str = "train", checkpoint=None, resume: dict | None = None) -> TrainStats:
     """Train ``model`` on ``x[indices]`` for ``epochs`` passes (fractional allowed).
@@ -112,6 +153,12 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, indices: torch.Ten
     the loss is scaled so that the averaged gradient is the global batch's mean, and the
     listeners see every global batch with its per-sample correctness on every rank. The
     returned figures are global.
+
+    ``x`` is a float tensor or uint8 ``Pixels`` (``prac.data.dataset``). The fast path of
+    ``cfg`` (see the module docstring) applies here; with channels-last on, ``model`` is
+    left in that layout (same values; files are written contiguous, and ``evaluate`` and
+    ``select.predict`` follow it). With ``cfg.compile`` the forward runs through
+    ``torch.compile(model)`` while ``model`` itself keeps the weights, masks and state.
     """
     device = next(model.parameters()).device
     indices = indices.to(torch.long)
@@ -126,12 +173,19 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, indices: torch.Ten
     sched = None if constant else torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg, total))
     order_gen = torch.Generator().manual_seed(seed)
     aug_gen = torch.Generator().manual_seed(seed + 1_000_003)
+    amp = amp_dtype(cfg.precision, device)
+    channels_last = wants_channels_last(cfg.channels_last, device, x)
+    if channels_last:  # in place: the parameters stay the same objects (masks, optimizer)
+        model.to(memory_format=torch.channels_last)
     apply_masks(model, masks)
     # (weight, float mask) pairs made once: converting bool masks every step cost ~1/4 of a LeNet epoch
     params = prunable(model)
     masked = [(params[k], m.to(params[k].device, params[k].dtype)) for k, m in masks.items()] if masks else []
     world = distributed.world_size()
     net = distributed.wrap(model)  # DistributedDataParallel under torchrun; masks and listeners use the module
+    # compiled per call; the cache is shared across calls and models of one architecture, so
+    # only the first train() (and each new batch shape, e.g. a short last batch) compiles
+    forward = torch.compile(net) if cfg.compile else net
     model.train()
     stats = TrainStats()
     start = time.perf_counter()
@@ -155,20 +209,23 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, indices: torch.Ten
     while step < total:
         for hook in hooks["on_epoch_start"]:
             hook(epoch)
-        perm = indices[torch.randperm(n, generator=order_gen)].to(device)
+        perm = to_device(indices[torch.randperm(n, generator=order_gen)], device)
         loss_sum = torch.zeros((), device=device)
         for b in range(per_epoch):
             if step >= total:
                 break
             idx = perm[b * cfg.batch_size:(b + 1) * cfg.batch_size]
             local = distributed.shard(idx)  # this rank's share of the global batch (all of it in one process)
-            xb, yb = x[local], y[local]
+            xb, yb = batch(x, local), y[local]
             if cfg.augment and xb.dim() == 4:
                 xb = augment(xb, aug_gen, len(idx))
-            logits = net(xb)
-            # under DDP: sum over the share x world / global size, so DDP's mean over ranks is the global mean
-            loss = F.cross_entropy(logits, yb) if world == 1 else \
-                F.cross_entropy(logits, yb, reduction="sum") * world / len(idx)
+            if channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with autocast(device, amp):
+                logits = forward(xb)
+                # under DDP: sum over the share x world / global size, so DDP's mean over ranks is the global mean
+                loss = F.cross_entropy(logits, yb) if world == 1 else \
+                    F.cross_entropy(logits, yb, reduction="sum") * world / len(idx)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -216,16 +273,33 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, indices: torch.Ten
     return stats
 
 
+def forward_batches(model: nn.Module, x: torch.Tensor | Pixels, batch_size: int, precision: str = "auto"):
+    """``model``'s outputs on consecutive row batches of ``x`` (float tensor or ``Pixels``),
+    on the model's device, with the fast path of ``precision`` and of the model's layout.
+    The caller sets eval mode and no_grad."""
+    device = next(model.parameters()).device
+    amp, channels_last = amp_dtype(precision, device), x.dim() == 4 and is_channels_last(model)
+    for i in range(0, len(x), batch_size):
+        xb = batch(x, slice(i, i + batch_size), device)
+        if channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with autocast(device, amp):
+            out = model(xb)
+        yield out  # outside the autocast block: the caller's code must not run under it
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
+def evaluate(model: nn.Module, x: torch.Tensor | Pixels, y: torch.Tensor, batch_size: int = 1024,
+             precision: str = "auto") -> float:
     """Top-1 accuracy (a fraction) of ``model`` in eval mode. Under torchrun each rank counts
-    its strided share of the rows and the counts are summed: the same figure on every rank."""
+    its strided share of the rows and the counts are summed: the same figure on every rank.
+    ``precision`` as ``train.precision`` (auto: bf16 autocast on CUDA)."""
     was = model.training
     model.eval()
     device = next(model.parameters()).device
     correct = torch.zeros((), dtype=torch.long, device=device)
     rows, x, y = len(x), distributed.shard(x), distributed.shard(y)
-    for i in range(0, len(x), batch_size):
-        correct += (model(x[i:i + batch_size].to(device)).argmax(1) == y[i:i + batch_size].to(device)).sum()
+    for i, out in zip(range(0, len(x), batch_size), forward_batches(model, x, batch_size, precision)):
+        correct += (out.argmax(1) == y[i:i + batch_size].to(device)).sum()
     model.train(was)
     return int(distributed.all_reduce_sum(correct)) / max(1, rows)

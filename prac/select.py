@@ -11,6 +11,8 @@ import torch
 from torch import nn
 
 from prac import distributed
+from prac.data.dataset import Pixels
+from prac.engine import forward_batches
 from prac.prune import Masks, apply_masks
 
 
@@ -33,21 +35,23 @@ def random_indices(num_samples: int, size: int, seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """Predicted class of every row of ``x`` (eval mode), on the CPU. Under torchrun each rank
-    predicts its strided share and every rank returns all rows."""
+def predict(model: nn.Module, x: torch.Tensor | Pixels, batch_size: int = 1024,
+            precision: str = "auto") -> torch.Tensor:
+    """Predicted class of every row of ``x`` (float tensor or ``Pixels``; eval mode), on the
+    CPU. Under torchrun each rank predicts its strided share and every rank returns all rows.
+    ``precision`` as ``train.precision`` (auto: bf16 autocast on CUDA)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     rows, x = len(x), distributed.shard(x)
-    out = torch.cat([model(x[i:i + batch_size].to(device)).argmax(1) for i in range(0, len(x), batch_size)]
+    out = torch.cat([o.argmax(1) for o in forward_batches(model, x, batch_size, precision)]
                     + [torch.zeros(0, dtype=torch.long, device=device)])
     model.train(was_training)
     return distributed.gather_strided(out, rows).cpu()
 
 
 @torch.no_grad()
-def prune_flips(model: nn.Module, masks: Masks | None, x: torch.Tensor, rate: float, out_rate: float,
+def prune_flips(model: nn.Module, masks: Masks | None, x: torch.Tensor | Pixels, rate: float, out_rate: float,
                 scope: str = "layerwise", reference: torch.Tensor | None = None) -> torch.Tensor:
     """Hooker et al.'s pruning-identified exemplars: prune ``model`` one more round by
     magnitude (no retraining) and mark every sample whose predicted class changes.

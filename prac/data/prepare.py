@@ -138,5 +138,7 @@ def finish(raw: Raw, cfg: DatasetConfig) -> Dataset:
                "x_val": x_va, "y_val": torch.from_numpy(y_train[val_idx]),
                "x_test": x_te, "y_test": torch.from_numpy(np.ascontiguousarray(y_test))}
     kind = raw.kind or cfg.kind
+    # uint8 images: the device may hold them as pixels and normalise per batch (Dataset.as_pixels)
+    pixels = raw.x_train.ndim == 4 and raw.x_train.dtype == np.uint8 and raw.x_test.dtype == np.uint8
     return Dataset(kind=kind, num_classes=num_classes, fingerprint=fingerprint(kind, cfg, num_classes, tensors),
-                   mean=mean, std=std, **tensors)
+                   mean=mean, std=std, pixels=bool(pixels), **tensors)
