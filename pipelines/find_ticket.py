@@ -92,9 +92,10 @@ def subset_for(cfg: Config, stats: dict[str, torch.Tensor], n: int) -> torch.Ten
 
 def dense_is_reusable(cfg: Config, meta: dict) -> bool:
     """The cached dense run is this run's round 0 when model, training and seed agree."""
-    built = meta["config"]
-    return (built["model"] == to_dict(cfg.model) and built["train"] == to_dict(cfg.train)
-            and built["seed"] == cfg.seed and meta["dense"]["rewind_step"] == cfg.prune.rewind_step)
+    # rebuilt through the schema, so a field added since (at its default) does not count as a change
+    built = load_config(None, [], base=meta["config"])
+    return (built.model == cfg.model and built.train == cfg.train and built.seed == cfg.seed
+            and meta["dense"]["rewind_step"] == cfg.prune.rewind_step)
 
 
 def retrain(cfg: Config, t: dict, rewind: dict, masks: Masks, model, seed: int, progress=None, label="retrain",

@@ -13,6 +13,7 @@ import difflib
 import hashlib
 import json
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ class DatasetConfig:
     val_size: float = field(default=0.1, metadata={"help": "validation split held out of train: fraction (<1) or count"})
     split_seed: int = field(default=0, metadata={"help": "seed of the train/validation (and digits test) split"})
     train_limit: int | None = field(default=None, metadata={"help": "use only the first N training samples (quick runs)"})
+    cache_dir: str | None = field(default=None, metadata={"help": "Hugging Face cache folder for hub downloads "
+                                                                  "(default: the datasets library's own)"})
 
     def check(self) -> None:
         if self.kind not in DATASET_KINDS:
@@ -205,6 +208,8 @@ def _coerce(value, tp, where: str):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif tp is float:
+        if isinstance(value, str) and _FLOAT_RE.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string; every user means the number
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if not math.isfinite(value):  # YAML reads .nan and .inf; they would only fail later, deep in training
                 raise PracError(f"{where}={value} is not a finite number; give an ordinary number, e.g. 0.1")
@@ -213,6 +218,9 @@ def _coerce(value, tp, where: str):
         if isinstance(value, str):
             return value
     raise PracError(f"{where}={value!r} has the wrong type; expected {_type_name(tp)}")
+
+
+_FLOAT_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 def _build(cls, data, prefix: str = ""):

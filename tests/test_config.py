@@ -92,3 +92,11 @@ def test_a_transfer_file_must_name_source_and_target(tmp_path):
     (tmp_path / "t.yaml").write_text("source: a.yaml\n")
     with pytest.raises(PracError, match="must hold exactly 'source: FILE' and 'target: FILE'"):
         load_transfer(tmp_path / "t.yaml")
+
+
+def test_numbers_in_e_notation_are_numbers():
+    # YAML 1.1 reads 1e-3 (no dot) as a string; --set train.lr=1e-3 must still mean 0.001
+    c = load_config(None, ["train.lr=1e-3", "prune.search_lr=2E-4"])
+    assert (c.train.lr, c.prune.search_lr) == (0.001, 0.0002)
+    with pytest.raises(PracError, match="train.batch_size='1e3' has the wrong type; expected int"):
+        load_config(None, ["train.batch_size=1e3"])

@@ -99,3 +99,15 @@ def test_reprobe_modes_shape_the_subset(built, mode):
         assert sizes == sorted(sizes)
     else:                    # hard-to-memorize stays, the flips are the latest ones only
         assert all(s >= hard for s in sizes)
+
+
+def test_a_set_built_before_a_config_field_existed_still_serves_its_dense_run(built):
+    from pipelines.find_ticket import dense_is_reusable
+
+    cfg, entry, _ = built
+    older = {**entry.meta, "config": {**entry.meta["config"]}}
+    older["config"]["train"] = {k: v for k, v in older["config"]["train"].items() if k != "precision"}
+    older["config"]["model"] = {k: v for k, v in older["config"]["model"].items() if k != "width"}
+    assert dense_is_reusable(cfg, older)
+    older["config"]["train"] = {**older["config"]["train"], "lr": 0.5}
+    assert not dense_is_reusable(cfg, older)
