@@ -20,6 +20,10 @@ from safetensors.torch import load_file, save
 from prac.errors import PracError
 
 SCHEMA_VERSION = 1
+# mkstemp creates files readable by their owner only; an artifact gets the permissions of
+# any file this user creates (0666 less the umask), so a shared artifact folder stays shared
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -29,6 +33,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     except OSError as e:
         raise _naming(e, path) from None
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -1,11 +1,13 @@
 import json
 import multiprocessing as mp
+import os
 
 import pytest
 import torch
 
 from prac import cache, paths
 from prac.errors import PracError
+from prac.store import write_json
 
 KEY = "ab" * 32
 
@@ -65,3 +67,11 @@ def test_concurrent_publishers_leave_one_complete_entry(tmp_path):
     assert names == [KEY]                                   # no temporary folders left behind
     e = cache.load(tmp_path / "prac" / KEY)
     assert e.dense()["w"].numel() == 4 and json.loads((e.path / "meta.json").read_text())["files"]
+
+
+def test_artifacts_get_the_usual_file_permissions(tmp_path):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    write_json(tmp_path / "a.json", {"x": 1})
+    # not mkstemp's owner-only 0600: others sharing the artifact folder can read it
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~umask
