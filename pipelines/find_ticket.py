@@ -112,7 +112,8 @@ def amortise(entry: cache.Entry, run: str, use: dict) -> dict | None:
     """Record this run as a use of the set; the savings of every recorded use together,
     with the set's build counted once."""
     try:
-        entry.record_use(run, {**use, "created": datetime.datetime.now(datetime.timezone.utc).isoformat()})
+        if distributed.is_main():  # under torchrun one record, not one per rank
+            entry.record_use(run, {**use, "created": datetime.datetime.now(datetime.timezone.utc).isoformat()})
     except OSError as e:  # a read-only shared cache: the run itself is still valid
         say(f"[yellow]could not record the use of PrAC set {entry.key[:12]} ({e.strerror}); "
             "no amortised savings[/yellow]")
@@ -214,7 +215,6 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
                             "val_acc": evaluate(model, t["x_val"], t["y_val"]),
                             "test_acc": evaluate(model, t["x_test"], t["y_test"]), "subset_size": len(initial)}])
     if run["done"] < 0:
-        model.load_state_dict(run["model"])
         run.update(done=0, masks=full_masks(model), history={}, subset=initial, search_seconds=0.0, search_done=False)
         checkpoint()
     rewind = {k: v.to(dev) for k, v in run["rewind"].items()}
@@ -250,7 +250,6 @@ def find_ticket(cfg: Config, entry: cache.Entry, out=None, progress=None) -> dic
         checkpoint()
         if reached:
             break
-    run["search_done"] = True
     search_seconds = run["search_seconds"]
 
     if distributed.is_main():
