@@ -30,16 +30,17 @@ from pathlib import Path
 import torch
 
 from pipelines import bench_report
-from pipelines.build_prac import build_prac
-from pipelines.common import dataset, device, new_model, on_device
-from pipelines.find_ticket import find_ticket, retrain, round_seed
 from prac import distributed, paths
+from prac.build import build_prac
 from prac.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
 from prac.config import Config
 from prac.errors import PracError
 from prac.progress import say
 from prac.report import amortised_savings
+from prac.search import HISTORY, TICKET, find_ticket, round_masks
+from prac.setup import from_config
 from prac.store import load_tensors, read_json, write_json
+from prac.validate import retrain, retrain_seed
 
 METHODS = ("full", "prac", "random", "matched", "reinit")
 
@@ -64,15 +65,19 @@ def method_config(cfg: Config, method: str, prac_fraction: float) -> Config:
 
 def retrained_rounds(cfg: Config, run: dict, out, progress, reinit: bool = False,
                      only: set[int] | None = None) -> list[dict]:
-    """Retrain every round's ticket on the full split; cached per round under the run folder."""
+    """Every round's ticket retrained on the full split (``prac.validate.retrain``, the same
+    seed rule as find-ticket's validation, so a round find-ticket already retrained is read
+    from its report, not trained again); cached per round under the run folder."""
     rdir = Path(run["run_dir"])
     cache_file = rdir / ("retrain_reinit.json" if reinit else "retrain.json")
     done = read_json(cache_file) if cache_file.is_file() else {}
-    data = dataset(cfg.dataset)
-    dev = device()
-    t = on_device(data, dev)
-    history = load_tensors(rdir / "masks.safetensors")
-    rewind = {k[7:]: v.to(dev) for k, v in load_tensors(rdir / "ticket.safetensors").items() if k.startswith("rewind.")}
+    if not reinit:
+        done.update({str(c["round"]): c["test_acc"] for c in run.get("candidates", []) if str(c["round"]) not in done})
+    setup = from_config(cfg)
+    dev = setup.device
+    t = setup.tensors()
+    history = load_tensors(rdir / HISTORY)
+    rewind = {k[7:]: v.to(dev) for k, v in load_tensors(rdir / TICKET).items() if k.startswith("rewind.")}
     results = []
     for x in run["rounds"]:
         r = x["round"]
@@ -83,15 +88,15 @@ def retrained_rounds(cfg: Config, run: dict, out, progress, reinit: bool = False
             results.append({"round": r, "density": x["density"], "test_acc": None, "steps": x["steps"]})
             continue
         if str(r) not in done:
-            masks = {k.split(".", 1)[1]: m.to(dev) for k, m in history.items() if k.startswith(f"round{r}.")}
-            model = new_model(cfg, data, dev, seed=cfg.seed + 7919 if reinit else None)
+            masks = {k: m.to(dev) for k, m in round_masks(history, r).items()}
+            model = setup.new_model(seed=cfg.seed + 7919 if reinit else None)
             start = dict(model.state_dict()) if reinit else rewind
             ckpt = rdir / f"{cache_file.stem}-{r}.checkpoint.safetensors"   # a killed retrain resumes here
-            acc, _ = retrain(cfg, t, start, masks, model, round_seed(cfg.seed, 20_000 + r), progress,
-                             f"retrain {'re-init ' if reinit else ''}round {r}",
-                             checkpoint=lambda state: save_checkpoint(ckpt, {"train": state}),
-                             resume=(load_checkpoint(ckpt) or {}).get("train"))
-            done[str(r)] = acc
+            res = retrain(cfg, t, start, masks, model, retrain_seed(cfg.seed, r), progress,
+                          f"retrain {'re-init ' if reinit else ''}round {r}",
+                          checkpoint=lambda state: save_checkpoint(ckpt, {"train": state}),
+                          resume=(load_checkpoint(ckpt) or {}).get("train"))
+            done[str(r)] = res["test_acc"]
             if distributed.is_main():
                 write_json(cache_file, done)
                 remove_checkpoint(ckpt)
@@ -103,7 +108,7 @@ def retrained_rounds(cfg: Config, run: dict, out, progress, reinit: bool = False
 def composition_by_class(cfg: Config, entry) -> dict[str, list[int]]:
     """Per class: PrAC members that are hard-to-memorize only, flipped only, or both."""
     st = entry.stats()
-    y = dataset(cfg.dataset).y_train
+    y = from_config(cfg).data.y_train
     k = int(y.max()) + 1
     hard = (st["forgetting_events"] > entry.meta["threshold"]) | st["never_learned"]
     flip = st["prune_flipped"]
@@ -116,18 +121,18 @@ def run_seed(cfg: Config, out, progress, methods=METHODS, only: set[int] | None 
     """All methods for one seed: per method, its per-round retrained accuracies and costs;
     with ``source``, also ``cfg``'s tickets found with the PrAC set ``source`` builds."""
     t0 = time.perf_counter()
-    entry = build_prac(cfg, out, progress)
+    entry = build_prac(from_config(cfg), out, progress)
     build_seconds = entry.meta["dense"]["seconds"]
     f = entry.meta["prac_fraction"]
     res = {"prac_fraction": f, "composition_by_class": composition_by_class(cfg, entry)}
     for method in [m for m in METHODS if m in methods]:
         if method == "reinit":
-            run = find_ticket(method_config(cfg, "prac", f), entry, out, progress)
+            run = find_ticket(from_config(method_config(cfg, "prac", f)), entry, out, progress)
             rounds = retrained_rounds(method_config(cfg, "prac", f), run, out, progress, reinit=True, only=only)
             res[method] = {"rounds": rounds, "steps_total": run["steps_total"], "wall_seconds": None, "run": run}
             continue
         mcfg = method_config(cfg, method, f)
-        run = find_ticket(mcfg, entry, out, progress)
+        run = find_ticket(from_config(mcfg), entry, out, progress)
         if method == "full":
             # full-data IMP's rounds already are its tickets trained on the full split
             rounds = [{"round": x["round"], "density": x["density"], "test_acc": x["test_acc"], "steps": x["steps"]}
@@ -152,11 +157,11 @@ def transferred(cfg: Config, source: Config, out, progress, only: set[int] | Non
     """``cfg``'s tickets searched with the PrAC set that ``source`` (another architecture,
     same data) builds. The source's own PrAC search runs too: the build is then amortised
     over two architectures, as a cached set is meant to be."""
-    entry = build_prac(source, out, progress)
+    entry = build_prac(from_config(source), out, progress)
     f = entry.meta["prac_fraction"]
-    own = find_ticket(method_config(source, "prac", f), entry, out, progress)
+    own = find_ticket(from_config(method_config(source, "prac", f)), entry, out, progress)
     mcfg = method_config(cfg, "prac", f)
-    run = find_ticket(mcfg, entry, out, progress)
+    run = find_ticket(from_config(mcfg), entry, out, progress)
     res = method_result(run, retrained_rounds(mcfg, run, out, progress, only=only), entry.meta["dense"]["seconds"])
     pair = amortised_savings(entry.meta["dense"]["steps"], [own, run])
     return {**res, "source_model": source.model.name, "prac_fraction": f, "amortised": pair}

@@ -22,6 +22,23 @@ def savings(charged: int, steps_pruned_rounds: int, baseline_total: int, baselin
     }
 
 
+def account(rounds: list[dict], *, reused: bool, build_steps: int, charge_build: bool, full_round: int,
+            retrain_steps: int) -> dict:
+    """The optimizer steps of a search against full-data IMP to the same sparsity (the dense
+    round and as many full-data rounds). The PrAC set's build (its dense run) is charged
+    once: it is round 0 when the run reuses it, and is added on top when round 0 trained
+    another architecture. ``retrain_steps`` are the validation retrains, every one of them."""
+    dense_steps = rounds[0]["steps"]
+    steps_total = sum(x["steps"] for x in rounds)
+    baseline_total = full_round * len(rounds)
+    own_steps = steps_total - (dense_steps if reused else 0)
+    charged = own_steps + (build_steps if charge_build else 0)
+    return {"steps_total": steps_total, "dense_steps": dense_steps, "retrain_steps": retrain_steps,
+            "dense_reused": reused, "build_steps": build_steps, "own_steps": own_steps, "charged_steps": charged,
+            "baseline_steps_total": baseline_total, "baseline_dense_steps": full_round,
+            **savings(charged, steps_total - dense_steps, baseline_total, full_round, retrain_steps)}
+
+
 def amortised_savings(build_steps: int, uses: list[dict]) -> dict:
     """Savings of every run that used one PrAC set, its build counted once: the set's reason
     to be cached (a set built with one architecture serves others)."""
@@ -42,13 +59,13 @@ def markdown(r: dict) -> str:
         f"- subset: {r['subset']} — {r['prac_size']} of {r['train_size']} training samples "
         f"({100 * r['prac_size'] / r['train_size']:.1f} %), PrAC set {r['prac_key'][:12]} built with {r['source_model']}",
         f"- dense network: test accuracy {_pct(r['dense_test_acc'])} %",
-        f"- final ticket ({100 * r['final_density']:.2f} % of weights), retrained on the full training split: "
-        f"test accuracy {_pct(r['ticket_test_acc'])} %",
+        ticket_line(r),
         f"- optimizer steps of the search: {r['steps_total']:,} (round 0 {r['dense_steps']:,}"
         f"{'' if r['dense_reused'] else ', on the subset; plus the build ' + format(r['build_steps'], ',')}) against "
         f"{r['baseline_steps_total']:,} for full-data IMP to the same sparsity",
         f"- iteration savings: {100 * r['iteration_savings']:.1f} % (without the dense round "
-        f"{100 * r['iteration_savings_without_dense']:.1f} %; with the final retrain of {r['retrain_steps']:,} steps "
+        f"{100 * r['iteration_savings_without_dense']:.1f} %; with the {len(r['candidates'])} validation "
+        f"retrain{'s' if len(r['candidates']) != 1 else ''} of {r['retrain_steps']:,} steps "
         f"{100 * r['iteration_savings_end_to_end']:.1f} %)",
         *([f"- amortised over the {a['runs']} runs that used this PrAC set ({', '.join(a['models'])}), its build "
            f"counted once: {a['steps']:,} steps against {a['baseline_steps']:,}, savings "
@@ -61,7 +78,22 @@ def markdown(r: dict) -> str:
     for x in r["rounds"]:
         lines.append(f"| {x['round']} | {100 * x['density']:.2f} | {_pct(x['val_acc'])} | {_pct(x['test_acc'])} "
                      f"| {x['steps']:,} | {x.get('subset_size', '')} |")
+    lines += ["", f"Tickets retrained on the full training split (prune.validate={r['config']['prune']['validate']}), "
+                  "in the order they were retrained:", "",
+              "| round | weights left % | val acc % | test acc % | steps |", "|---:|---:|---:|---:|---:|"]
+    for c in r["candidates"]:
+        lines.append(f"| {c['round']} | {100 * c['density']:.2f} | {_pct(c['val_acc'])} | {_pct(c['test_acc'])} "
+                     f"| {c['steps']:,} |")
     return "\n".join(lines) + "\n"
+
+
+def ticket_line(r: dict) -> str:
+    t, tol = r["ticket"], r["config"]["prune"]["tolerance"]
+    verdict = (f"a winning ticket: validation accuracy within {tol} pp of the dense network's" if t["winning"] else
+               f"NOT a winning ticket: validation accuracy more than {tol} pp below the dense network's "
+               f"({_pct(t['val_acc'])} vs {_pct(r['dense_val_acc'])} %)")
+    return (f"- ticket: round {t['round']} ({100 * t['density']:.2f} % of weights), retrained on the full training "
+            f"split: test accuracy {_pct(t['test_acc'])} %; {verdict}")
 
 
 def write_report(run_dir: Path, report: dict) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pipelines.build_prac import build_prac
+from prac.build import build_prac
+from prac.setup import from_config
 from prac import cache, distributed
 from prac.config import load_config
 from prac.engine import augment
@@ -47,7 +48,7 @@ def launched(tmp_path_factory):
 
 def test_two_process_build_covers_every_sample_once_per_epoch_and_matches_one_process(launched):
     tmp_path, proc, _ = launched
-    single = build_prac(load_config(None, SETTINGS), tmp_path / "single")   # meanwhile, in this process
+    single = build_prac(from_config(load_config(None, SETTINGS)), tmp_path / "single")   # meanwhile, in this process
     out = finish(proc)
 
     assert out.count("key:") == 1                                           # printed by rank 0 only
@@ -70,8 +71,8 @@ def test_two_process_build_covers_every_sample_once_per_epoch_and_matches_one_pr
 SCRIPT = '''
 import dataclasses, hashlib, json, sys
 import torch, torch.distributed as dist
-from pipelines import build_prac as bp
-from pipelines.common import dataset, device, new_model, on_device
+from prac import build as bp
+from prac.setup import from_config
 from prac import cache, distributed
 from prac.config import load_config
 from prac.engine import evaluate, train
@@ -96,9 +97,9 @@ def digest(tensors):
 
 
 cfg = load_config(None, ["train.epochs=1", "dataset.train_limit=200"])
-data = dataset(cfg.dataset)
-t = on_device(data, device())
-model = new_model(cfg, data, device())
+setup = from_config(cfg)
+t = setup.tensors()
+model = setup.new_model()
 masks = distributed.masks_on_main(model, None, 0.5, 0.25)
 train(model, t["x_train"], t["y_train"], torch.arange(200), cfg.train, epochs=1, seed=0, masks=masks)
 # 3 samples at global batch 2: the last batch holds 1 sample, so rank 1's share of it is empty
@@ -120,7 +121,7 @@ mine = {
 calls = []
 publish = cache.publish
 cache.publish = lambda *a, **k: calls.append(1) or publish(*a, **k)
-entry = bp.build_prac(cfg, sys.argv[1])
+entry = bp.build_prac(setup, sys.argv[1])
 mine.update(publish_calls=len(calls), entry=str(entry.path))
 got = everywhere(mine)
 if distributed.is_main():

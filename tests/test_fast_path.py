@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from pipelines.common import on_device
+from prac.setup import on_device
 from prac.config import Config, DatasetConfig, TrainConfig, digest, load_config
 from prac.data.dataset import Pixels, batch
 from prac.data.prepare import Raw, finish

@@ -80,21 +80,40 @@ def init_weights(model: nn.Module) -> nn.Module:
     return model
 
 
+# A user's model may name its prunable weights (``prac.find_ticket(..., prunable=[...])``);
+# the list rides on the module as a plain attribute, so every place that asks
+# ``prunable(model)`` (engine, pruning, probe, export) gets the same answer without a new
+# argument, and it survives ``copy.deepcopy``.
+PRUNABLE_ATTR = "prac_prunable"
+_PRUNED_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
 def prunable(model: nn.Module) -> dict[str, nn.Parameter]:
     """The weights pruning acts on, by parameter name, in module registration order.
 
-    The ``.weight`` of every ``nn.Linear`` and ``nn.Conv2d``; biases and batch norm are
-    never pruned. Names are those of ``model.named_parameters()`` / ``state_dict()``.
+    The ``.weight`` of every ``nn.Linear`` and ``nn.Conv1d/2d/3d`` (biases and batch norm
+    are never pruned), or the parameters a model names in its ``prac_prunable`` attribute.
+    Names are those of ``model.named_parameters()`` / ``state_dict()``.
     """
+    chosen = getattr(model, PRUNABLE_ATTR, None)
+    if chosen is not None:
+        params = dict(model.named_parameters())
+        return {n: params[n] for n in chosen}
     return {f"{name}.weight" if name else "weight": m.weight
-            for name, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))}
+            for name, m in model.named_modules() if isinstance(m, _PRUNED_LAYERS)}
 
 
 def output_name(model: nn.Module) -> str:
-    """Parameter name of the output layer's weight: the last ``nn.Linear`` registered."""
-    names = [f"{name}.weight" if name else "weight"
-             for name, m in model.named_modules() if isinstance(m, nn.Linear)]
-    if not names:
+    """Parameter name of the output layer's weight (pruned at half the rate): the last
+    ``nn.Linear`` registered, or, for a model that names its prunable weights, the last of
+    them that is a Linear's weight (the last named weight when none is)."""
+    linears = [f"{name}.weight" if name else "weight"
+               for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    chosen = getattr(model, PRUNABLE_ATTR, None)
+    if chosen is not None:
+        named = [n for n in chosen if n in linears]
+        return (named or list(chosen))[-1]
+    if not linears:
         raise PracError(f"model {type(model).__name__} has no nn.Linear output layer; "
-                        "build it with prac.models.build_model")
-    return names[-1]
+                        "give it one, or name its prunable weights (prunable=[...])")
+    return linears[-1]

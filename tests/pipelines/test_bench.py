@@ -2,7 +2,8 @@
 
 import json
 
-import pipelines.find_ticket as ft
+from prac import search as search_stage
+from prac import validate as validate_stage
 from pipelines.bench import run_bench
 from pipelines.speed import run_speed
 from prac import cache
@@ -31,7 +32,8 @@ def test_tiny_bench_writes_consistent_figures_and_resumes_from_cache(tmp_path, t
     assert "wall_ratio" in b and "iteration_savings_end_to_end" in b and "random_subset_gap_pp" in b
 
     # rerun: every piece is a cache hit, nothing trains
-    monkeypatch.setattr(ft, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
+    for module in (search_stage, validate_stage):
+        monkeypatch.setattr(module, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
     again = run_bench("tickets", cfg, 2, tmp_path, None)
     assert again["methods"]["prac"]["rounds"] == s["methods"]["prac"]["rounds"]
 

@@ -1,0 +1,380 @@
+"""Stage 2: iterative magnitude pruning that trains only on the PrAC set.
+
+    prac find-ticket --prac KEY [--set prune.rounds=13 ...] [--out DIR]
+    prac.find_ticket(model_fn, x_train, y_train, x_test, y_test)          # the Python API
+
+A run reads as its steps (``find_ticket``):
+1. round 0, the dense network: when the PrAC set was built with this model, training and
+   seed, it *is* the build's dense run (its weights are cached with the set), as in the
+   paper's accounting; otherwise (another architecture) round 0 trains on the subset, for
+   ``train.epochs x |subset| / N`` epochs at the search's lr;
+2. the search rounds: each prunes by magnitude, rewinds (or, with
+   ``prune.search=finetune``, keeps the trained weights) and trains on the subset for
+   ``epochs x |subset| / N`` epochs; every round is evaluated on the full validation and
+   test splits;
+3. validation (``prac.validate``): the chosen ticket (mask + rewind weights) is retrained
+   on the full training split, under ``prune.validate`` (last round, or bisection for the
+   sparsest winning round); its trained weights are kept;
+4. the account (``prac.report``): steps and savings against full-data IMP.
+
+A run checkpoints to ``<run>/checkpoint.safetensors`` after every round, every epoch and
+every retrain; the same command (or ``--resume <run>``) continues a killed run from there
+and finishes with the same masks and metrics, bit for bit, as an uninterrupted one.
+
+Under ``torchrun --nproc_per_node=K -m prac find-ticket`` every round trains data-parallel
+(``prac.distributed``); each round's masks are computed on rank 0 and broadcast, and rank
+0 alone writes the run folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from prac import cache, distributed, paths
+from prac.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
+from prac.config import Config, digest, load_config, to_dict
+from prac.engine import evaluate, steps_for, train
+from prac.errors import PracError
+from prac.progress import say
+from prac.prune import Masks, density, full_masks, hamming
+from prac.report import account, amortised_savings, write_report
+from prac.select import prune_flips, random_indices
+from prac.setup import Setup, Snapshot, state_of
+from prac.store import read_json, save_tensors, write_json
+from prac.validate import choose, retrain, retrain_seed, round_seed
+
+RUN_FILE = "run.json"                  # the run's config, PrAC set and network, written first
+CHECKPOINT = "checkpoint.safetensors"  # the newest state of an unfinished run
+TICKET = "ticket.safetensors"          # the chosen ticket: mask.<name> and rewind.<name>
+TRAINED = "trained.safetensors"        # the chosen ticket after its full-data retrain
+HISTORY = "masks.safetensors"          # every round's masks: round<r>.<name>
+
+# Bumped whenever the search's code changes what a configuration computes, so that a
+# cached run from older code is never served as this code's result.
+SEARCH_VERSION = 4  # 4: retrain seeds follow prac.validate.retrain_seed (as prac bench's)
+
+
+class EarlyBird:
+    """Stop a round once the mask that pruning would give now differs from the previous
+    epoch's by less than ``eps`` (normalised Hamming distance) for ``patience`` epochs."""
+
+    def __init__(self, cfg: Config, masks: Masks):
+        self.cfg, self.masks, self.prev, self.calm = cfg, masks, None, 0
+
+    def on_epoch_end(self, epoch: int, model) -> bool:
+        p = self.cfg.prune
+        now = distributed.masks_on_main(model, self.masks, p.rate, p.out_rate, p.scope)  # same stop on every rank
+        self.calm = self.calm + 1 if self.prev is not None and hamming(now, self.prev) < p.eb_eps else 0
+        self.prev = now
+        return self.calm >= p.eb_patience
+
+    def state_dict(self) -> dict:
+        return {"prev": self.prev, "calm": self.calm}
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.prev, self.calm = saved["prev"], saved["calm"]
+
+
+def run_name(setup: Setup, prac_key: str) -> str:
+    cfg = setup.cfg
+    model = {"user_model": setup.model.id} if setup.model.user else cfg.model
+    h = digest("ticket", SEARCH_VERSION, prac_key, model, cfg.train, cfg.prune, cfg.select, cfg.seed)
+    return f"{setup.model.name}-{cfg.select.subset}-{h[:12]}"
+
+
+def subset_for(cfg: Config, stats: dict[str, torch.Tensor], n: int) -> torch.Tensor:
+    index = stats["index"]
+    if cfg.select.subset == "random":
+        return random_indices(n, len(index), cfg.seed)
+    if cfg.select.subset == "full":
+        return torch.arange(n)
+    return index
+
+
+def dense_is_reusable(setup: Setup, meta: dict) -> bool:
+    """The cached dense run is this run's round 0 when model, training and seed agree."""
+    cfg = setup.cfg
+    # rebuilt through the schema, so a field added since (at its default) does not count as a change
+    built = load_config(None, [], base=meta["config"])
+    if setup.model.user or meta.get("user_model"):
+        same_model = meta.get("model_id") == setup.model.id
+    else:
+        same_model = built.model == cfg.model
+    return (same_model and built.train == cfg.train and built.seed == cfg.seed
+            and meta["dense"]["rewind_step"] == cfg.prune.rewind_step)
+
+
+def check_same_data(entry: cache.Entry, fingerprint: str) -> None:
+    if entry.meta["fingerprint"] != fingerprint:
+        raise PracError(f"PrAC set {entry.key[:12]} was built on data with fingerprint {entry.meta['fingerprint'][:12]} "
+                        f"({entry.meta['dataset']}) but this run's data has fingerprint {fingerprint[:12]}; "
+                        "use the dataset settings it was built with, or build a PrAC set for this data")
+
+
+def resumable(rdir) -> tuple[Config, cache.Entry, Path]:
+    """The config, PrAC set and artifact root of the run started in folder ``rdir``."""
+    rdir = Path(rdir)
+    if not (rdir / RUN_FILE).is_file():
+        raise PracError(f"{rdir} is not a prac run folder (no {RUN_FILE}); give a runs/<run> folder that "
+                        "find-ticket started")
+    started = read_json(rdir / RUN_FILE)
+    if (started.get("network") or {}).get("user_model"):
+        raise PracError(f"{rdir} is a run of a model of your own ({started['network']['model']}); resume it from "
+                        "Python by calling prac.find_ticket again with the same arguments")
+    root = rdir.resolve().parent.parent  # <root>/runs/<run>
+    return load_config(None, [], base=started["config"]), cache.resolve(root, started["prac_key"]), root
+
+
+class Run:
+    """A ticket search in progress: its folder, its state (checkpointed after every round,
+    epoch and retrain, so a killed run continues exactly where it was) and its budget."""
+
+    def __init__(self, setup: Setup, entry: cache.Entry, stats: dict, rdir: Path, progress=None):
+        self.setup, self.cfg, self.entry, self.rdir, self.progress = setup, setup.cfg, entry, rdir, progress
+        self.ckpt = rdir / CHECKPOINT
+        saved = load_checkpoint(self.ckpt)
+        # the engine state of an interrupted train() and, inside a round, that round's masks
+        self.resume = None if saved is None else saved.pop("train", None)
+        self.round_masks = None if saved is None else saved.pop("round_masks", None)
+        self.retraining = None if saved is None else saved.pop("retraining", None)
+        if saved is not None:
+            say(f"resuming run {rdir.name} after round {saved['done']}"
+                + ("" if self.resume is None else f", epoch {self.resume['epoch']} of the next training"))
+        self.state: dict = saved or {"done": -1, "elapsed": 0.0}
+        self.start = time.perf_counter()
+        self.t = setup.tensors()
+        self.n = setup.data.train_size
+        self.stats = stats
+        self.initial = subset_for(self.cfg, self.stats, self.n)
+        self.hard = torch.nonzero((self.stats["forgetting_events"] > entry.meta["threshold"])
+                                  | self.stats["never_learned"]).flatten()
+        p = self.cfg.prune
+        self.search_train = dataclasses.replace(self.cfg.train, lr=p.search_lr or self.cfg.train.lr,
+                                                schedule=p.search_schedule or self.cfg.train.schedule)
+
+    def checkpoint(self, **extra) -> None:
+        save_checkpoint(self.ckpt, {**self.state, **extra,
+                                    "elapsed": self.state["elapsed"] + time.perf_counter() - self.start})
+
+    def take_resume(self) -> dict | None:
+        """The engine state to continue the next training from (once)."""
+        resume, self.resume = self.resume, None
+        return resume
+
+    def scaled_epochs(self, size: int, base: float | None = None) -> float:
+        """Epochs over a pool of ``size`` samples that spend the initial subset's budget:
+        ``base x |S0| / N`` epochs over |S0| (dynamic iterations; ``base`` defaults to the
+        search rounds' epochs). A reprobed pool changes which samples a round trains on, not
+        how many steps it takes, so the PrAC search and its random control always spend the
+        same steps."""
+        cfg = self.cfg
+        base = base or cfg.prune.search_epochs or cfg.train.epochs
+        if not cfg.select.scale_epochs:
+            return base
+        steps = steps_for(base * len(self.initial) / self.n, len(self.initial), cfg.train.batch_size)
+        return steps / math.ceil(size / cfg.train.batch_size)
+
+    def evaluate(self, model) -> dict:
+        t = self.t
+        return {"val_acc": evaluate(model, t["x_val"], t["y_val"]), "test_acc": evaluate(model, t["x_test"], t["y_test"])}
+
+    def elapsed(self) -> float:
+        return self.state["elapsed"] + time.perf_counter() - self.start
+
+
+def find_ticket(setup: Setup, entry: cache.Entry, out=None, progress=None) -> dict:
+    """Search, validate and account for a ticket of ``setup`` with PrAC set ``entry``; the
+    report (with ``run_dir``). A finished run is read back, not recomputed."""
+    check_same_data(entry, setup.data.fingerprint)
+    rdir = paths.run_dir(out, run_name(setup, entry.key))
+    if distributed.main_says((rdir / "report.json").is_file()):
+        say(f"run {rdir.name} is finished: nothing to do")
+        return {**read_json(rdir / "report.json"), "run_dir": str(rdir)}
+    stats = entry.stats()  # read (and checksummed) once, before anything is written
+    rdir.mkdir(parents=True, exist_ok=True)
+    if distributed.is_main() and not (rdir / RUN_FILE).is_file():  # what `prac find-ticket --resume RUN_DIR` needs
+        write_json(rdir / RUN_FILE, {"prac_key": entry.key, "config": to_dict(setup.cfg), "network": setup.header()})
+    run = Run(setup, entry, stats, rdir, progress)
+    model = setup.new_model()
+    if run.state["done"] < 0:
+        round_zero(run, model)
+    search_rounds(run, model)
+    chosen = validate(run, model)
+    report = account_for(run, chosen)
+    if distributed.is_main():
+        write_report(rdir, report)
+        remove_checkpoint(run.ckpt)
+    distributed.barrier()  # the run is finished for every rank once its report exists
+    tk = report["ticket"]
+    say(f"ticket at {100 * tk['density']:.2f} % of weights (round {tk['round']}, "
+        f"{'a winning ticket' if tk['winning'] else 'NOT within tolerance of the dense network'}): test accuracy "
+        f"{100 * tk['test_acc']:.2f} % after the full-data retrain (dense {100 * report['dense_test_acc']:.2f} %); "
+        f"iteration savings {100 * report['iteration_savings']:.1f} % vs full-data IMP")
+    report["run_dir"] = str(rdir)
+    return report
+
+
+def round_zero(run: Run, model) -> None:
+    """The dense round: the set's cached dense run when it is this run's, else a dense
+    training on the subset (another architecture, or another training recipe)."""
+    cfg, entry, state = run.cfg, run.entry, run.state
+    if dense_is_reusable(run.setup, entry.meta):
+        weights = entry.dense()
+        d = entry.meta["dense"]
+        state.update(init={k[5:]: v for k, v in weights.items() if k.startswith("init.")},
+                     rewind={k[7:]: v for k, v in weights.items() if k.startswith("rewind.")},
+                     model={k[8:]: v for k, v in weights.items() if k.startswith("trained.")},
+                     reused=True, round0_seconds=0.0,
+                     rounds=[{"round": 0, "density": 1.0, "steps": d["steps"], "samples": d["samples"],
+                              "val_acc": d["val_acc"], "test_acc": d["test_acc"], "subset_size": run.n}])
+    else:
+        p, t = cfg.prune, run.t
+        state.setdefault("init", state_of(model))
+        snap = Snapshot(p.rewind_step)
+        # the dense run's epochs scaled like a round's, at the search's lr: round 0 is part of the search
+        st = train(model, t["x_train"], t["y_train"], run.initial, run.search_train,
+                   epochs=run.scaled_epochs(len(run.initial), cfg.train.epochs),
+                   seed=round_seed(cfg.seed, 0), listeners=[snap], progress=run.progress, label="round 0 (dense)",
+                   checkpoint=lambda s: run.checkpoint(train=s), resume=run.take_resume())
+        if p.rewind_step > st.steps:
+            raise PracError(f"prune.rewind_step={p.rewind_step} is beyond round 0's {st.steps} steps; lower it")
+        state.update(rewind=state["init"] if p.rewind_step == 0 else snap.state, model=state_of(model),
+                     reused=False, round0_seconds=st.seconds,
+                     rounds=[{"round": 0, "density": 1.0, "steps": st.steps, "samples": st.samples,
+                              **run.evaluate(model), "subset_size": len(run.initial)}])
+    state.update(done=0, masks=full_masks(model), history={}, subset=run.initial, search_seconds=0.0,
+                 search_done=False, retrained={})
+    run.checkpoint()
+
+
+def search_rounds(run: Run, model) -> None:
+    """Prune, rewind or keep, train on the subset, evaluate, reprobe: until ``prune.rounds``
+    rounds are done or ``prune.target_density`` is reached."""
+    cfg, state, t, p = run.cfg, run.state, run.t, run.cfg.prune
+    rewind = {k: v.to(run.setup.device) for k, v in state["rewind"].items()}
+    model.load_state_dict(state["model"])
+    rounds, history, masks, subset = state["rounds"], state["history"], state["masks"], state["subset"]
+    for r in range(state["done"] + 1, 0 if state["search_done"] else p.rounds + 1):
+        t0 = time.perf_counter()
+        if run.resume is not None:  # killed inside this round: its masks were saved with the engine state
+            masks = run.round_masks
+        else:
+            masks = distributed.masks_on_main(model, masks, p.rate, p.out_rate, p.scope)
+            if p.search == "rewind":
+                model.load_state_dict(rewind)
+        listeners = [EarlyBird(cfg, masks)] if p.early_bird else []
+        st = train(model, t["x_train"], t["y_train"], subset, run.search_train, epochs=run.scaled_epochs(len(subset)),
+                   seed=round_seed(cfg.seed, r), masks=masks, listeners=listeners, progress=run.progress,
+                   label=f"round {r}/{p.rounds}", checkpoint=lambda s: run.checkpoint(train=s, round_masks=masks),
+                   resume=run.take_resume())
+        rounds.append({"round": r, "density": density(masks), **run.evaluate(model), "steps": st.steps,
+                       "samples": st.samples, "subset_size": len(subset), "stopped_early": st.stopped_early})
+        history.update({f"round{r}.{k}": m for k, m in masks.items()})
+        say(f"round {r}: {100 * density(masks):.2f} % of weights, val {100 * rounds[-1]['val_acc']:.2f} %, "
+            f"test {100 * rounds[-1]['test_acc']:.2f} %, {st.steps:,} steps on {len(subset):,} samples")
+        if cfg.select.reprobe != "none" and cfg.select.subset == "prac":
+            flipped = torch.nonzero(prune_flips(model, masks, t["x_train"], p.rate, p.out_rate, p.scope)).flatten()
+            keep = subset if cfg.select.reprobe == "union" else run.hard
+            subset = torch.unique(torch.cat([keep, flipped]))
+        reached = p.target_density is not None and density(masks) <= p.target_density
+        state.update(done=r, masks=masks, subset=subset, model=state_of(model), search_done=reached or r == p.rounds,
+                     search_seconds=state["search_seconds"] + time.perf_counter() - t0)
+        run.checkpoint()
+        if reached:
+            break
+    state["search_done"] = True
+    if distributed.is_main():
+        save_tensors(run.rdir / HISTORY, history)
+
+
+def round_masks(history: dict[str, torch.Tensor], r: int) -> Masks:
+    prefix = f"round{r}."
+    return {k[len(prefix):]: m for k, m in history.items() if k.startswith(prefix)}
+
+
+def validate(run: Run, model) -> dict:
+    """Retrain the candidates ``prune.validate`` asks for on the full training split; save
+    the chosen ticket (mask + rewind weights) and its trained weights. Returns the choice."""
+    cfg, state = run.cfg, run.state
+    dev = run.setup.device
+    rewind = {k: v.to(dev) for k, v in state["rewind"].items()}
+    done: dict = state["retrained"]
+
+    def retrained(r: int) -> dict:
+        if str(r) not in done:
+            masks = {k: m.to(dev) for k, m in round_masks(state["history"], r).items()}
+            resume = run.take_resume() if run.retraining == r else None
+            res = retrain(cfg, run.t, rewind, masks, model, retrain_seed(cfg.seed, r), run.progress,
+                          f"retrain round {r}", checkpoint=lambda s: run.checkpoint(train=s, retraining=r),
+                          resume=resume)
+            done[str(r)] = {"round": r, "density": density(masks), **res, "weights": state_of(model)}
+            run.checkpoint()
+            say(f"retrained round {r}'s ticket ({100 * density(masks):.2f} % of weights): val "
+                f"{100 * res['val_acc']:.2f} %, test {100 * res['test_acc']:.2f} %")
+        return done[str(r)]
+
+    dense_val = state["rounds"][0]["val_acc"]
+    best, winning, asked = choose(cfg.prune.validate, state["done"], dense_val, cfg.prune.tolerance, retrained)
+    chosen = done[str(best)]
+    if distributed.is_main():
+        masks = round_masks(state["history"], best)
+        save_tensors(run.rdir / TICKET, {**{f"mask.{k}": m for k, m in masks.items()},
+                                         **{f"rewind.{k}": v for k, v in state["rewind"].items()}})
+        save_tensors(run.rdir / TRAINED, chosen["weights"])
+    candidates = [{k: v for k, v in done[str(r)].items() if k != "weights"} for r in asked]
+    return {"round": best, "density": chosen["density"], "val_acc": chosen["val_acc"], "test_acc": chosen["test_acc"],
+            "winning": winning, "retrains": len(asked), "candidates": candidates}
+
+
+def amortise(entry: cache.Entry, run: str, use: dict) -> dict | None:
+    """Record this run as a use of the set; the savings of every recorded use together,
+    with the set's build counted once."""
+    try:
+        if distributed.is_main():  # under torchrun one record, not one per rank
+            entry.record_use(run, {**use, "created": datetime.datetime.now(datetime.timezone.utc).isoformat()})
+    except OSError as e:  # a read-only shared cache: the run itself is still valid
+        say(f"[yellow]could not record the use of PrAC set {entry.key[:12]} ({e.strerror}); "
+            "no amortised savings[/yellow]")
+        return None
+    return amortised_savings(entry.meta["dense"]["steps"], entry.uses())
+
+
+def account_for(run: Run, chosen: dict) -> dict:
+    """``report.json``: the rounds, the chosen ticket, and the account against full-data IMP."""
+    cfg, state, entry, setup = run.cfg, run.state, run.entry, run.setup
+    rounds = state["rounds"]
+    cost = account(rounds, reused=state["reused"], build_steps=entry.meta["dense"]["steps"],
+                   charge_build=cfg.select.subset == "prac" or state["reused"],
+                   full_round=steps_for(cfg.train.epochs, run.n, cfg.train.batch_size),
+                   retrain_steps=sum(c["steps"] for c in chosen["candidates"]))
+    amortised = None
+    if cfg.select.subset == "prac":
+        amortised = amortise(entry, run.rdir.name, {"run": run.rdir.name, "model": setup.model.name,
+                                                    "own_steps": cost["own_steps"],
+                                                    "baseline_steps_total": cost["baseline_steps_total"]})
+    return {
+        "dataset": setup.data.kind, "model": setup.model.name, "source_model": entry.meta["model"],
+        "prac_key": entry.key, "subset": cfg.select.subset, "seed": cfg.seed,
+        "prac_size": len(run.initial), "train_size": run.n,
+        "dense_test_acc": rounds[0]["test_acc"], "dense_val_acc": rounds[0]["val_acc"],
+        "final_density": chosen["density"], "ticket_test_acc": chosen["test_acc"],
+        "ticket": {k: v for k, v in chosen.items() if k != "candidates"},
+        "candidates": chosen["candidates"],
+        "rounds": rounds,
+        **cost,
+        "amortised": amortised,
+        "sample_gradients": sum(x["samples"] for x in rounds),
+        "search_seconds": state["search_seconds"], "round0_seconds": state["round0_seconds"],
+        "dense_seconds": entry.meta["dense"]["seconds"],
+        "retrain_seconds": sum(c["seconds"] for c in chosen["candidates"]),
+        "wall_seconds": run.elapsed(),
+        "config": to_dict(cfg),
+        "network": setup.header(),
+        "world_size": distributed.world_size(),
+    }

@@ -1,0 +1,84 @@
+"""Ticket validation: retrain candidate tickets on the full training split and choose one.
+
+A ticket (a round's mask × the rewind weights) is retrained by one function with one seed
+rule (``retrain_seed``), so the same ticket reaches the same accuracy wherever it is
+retrained: in ``find-ticket``'s validation and in ``prac bench``.
+
+``prune.validate`` chooses which rounds are retrained:
+- ``last``: the final round's ticket only (one retrain);
+- ``bisect``: bisection over the rounds for the sparsest one whose retrained ticket's
+  *validation* accuracy is within ``prune.tolerance`` percentage points of the dense
+  network's (about log2(rounds) + 1 retrains). It assumes that retrained accuracy falls
+  with sparsity, which IMP's tickets do past their best round; where it does not, the
+  returned round is still a validated winner, only not necessarily the sparsest one.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from prac.config import Config
+from prac.engine import evaluate, train
+from prac.prune import Masks
+
+
+def round_seed(seed: int, r: int) -> int:
+    """The data-order seed of search round ``r`` of a run seeded ``seed``."""
+    return seed * 1009 + r
+
+
+def retrain_seed(seed: int, r: int) -> int:
+    """The data-order seed of the full-data retrain of round ``r``'s ticket."""
+    return round_seed(seed, 20_000 + r)
+
+
+def retrain(cfg: Config, t: dict, start: dict, masks: Masks, model, seed: int, progress=None, label="retrain",
+            checkpoint=None, resume=None) -> dict:
+    """Train ``start`` × ``masks`` on the full training split for ``train.epochs``; the
+    ticket's validation and test accuracy and the cost. ``model`` is left trained."""
+    model.load_state_dict(start)
+    n = len(t["y_train"])
+    st = train(model, t["x_train"], t["y_train"], torch.arange(n), cfg.train, epochs=cfg.train.epochs, seed=seed,
+               masks=masks, progress=progress, label=label, checkpoint=checkpoint, resume=resume)
+    return {"val_acc": evaluate(model, t["x_val"], t["y_val"]), "test_acc": evaluate(model, t["x_test"], t["y_test"]),
+            "steps": st.steps, "samples": st.samples, "seconds": st.seconds}
+
+
+def bisect_rounds(last: int, wins: Callable[[int], bool]) -> tuple[int | None, list[int]]:
+    """The sparsest round in 1..``last`` for which ``wins(round)`` holds, by bisection, and
+    the rounds asked in order. The last round is asked first (one retrain when the whole
+    search won); round 0, the dense network, wins by definition. None: no round asked won."""
+    asked = [last]
+    if wins(last):
+        return last, asked
+    lo, hi = 0, last  # lo: the sparsest round known to win, hi: the least sparse known to lose
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        asked.append(mid)
+        if wins(mid):
+            lo = mid
+        else:
+            hi = mid
+    return (lo or None), asked
+
+
+def choose(mode: str, last: int, dense_val: float, tolerance_pp: float,
+           retrained: Callable[[int], dict]) -> tuple[int, bool, list[int]]:
+    """(the chosen round, whether its ticket wins, the rounds retrained) under ``mode``.
+
+    ``retrained(r)`` retrains round ``r``'s ticket (or returns the cached result) and gives
+    at least its ``val_acc``. A ticket wins when its validation accuracy is at most
+    ``tolerance_pp`` points below the dense network's. When no retrained round wins,
+    the one with the best validation accuracy is chosen and reported as not winning."""
+    def wins(r: int) -> bool:
+        return retrained(r)["val_acc"] >= dense_val - tolerance_pp / 100
+
+    if mode == "last":
+        return last, wins(last), [last]
+    best, asked = bisect_rounds(last, wins)
+    if best is None:
+        best = max(asked, key=lambda r: (retrained(r)["val_acc"], r))
+        return best, False, asked
+    return best, True, asked
