@@ -4,16 +4,16 @@ An entry holds ``stats.safetensors`` (the PrAC index and per-sample statistics),
 ``dense.safetensors`` (the dense run's initial, rewind and trained weights, so a ticket
 search on the same model starts from them instead of training again) and ``meta.json``
 (what built it, with the sha256 of each tensor file); ``uses/`` records the ticket
-searches that reused the set, over which its build cost is amortised. An entry is assembled in a private
-temporary folder and renamed into place, so concurrent builders of one key leave exactly
+searches that reused the set, over which its build cost is amortised. An entry is assembled in a
+temporary folder of its own and renamed into place, so concurrent builders of one key leave exactly
 one complete entry and a reader never sees a partial one.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +58,10 @@ class Entry:
 def publish(final: Path, files: dict[str, dict[str, torch.Tensor]], meta: dict) -> Entry:
     """Write an entry atomically; if another process published the key first, keep theirs."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
+    try:
+        tmp = _new_folder(final.parent, f".{final.name}.")
+    except OSError as e:  # name the entry, not the hidden folder that was never made
+        raise OSError(e.errno, e.strerror, str(final)) from None
     try:
         meta = {**meta, "schema_version": SCHEMA_VERSION,
                 "files": {name: save_tensors(tmp / name, tensors) for name, tensors in files.items()}}
@@ -76,6 +79,19 @@ def publish(final: Path, files: dict[str, dict[str, torch.Tensor]], meta: dict) 
             raise OSError(e.errno, e.strerror, str(final / Path(e.filename).relative_to(tmp))) from None
         raise
     return load(final)
+
+
+def _new_folder(parent: Path, prefix: str) -> Path:
+    """A new folder with a unique name in ``parent``. Unlike ``tempfile.mkdtemp`` (always 0700,
+    whatever the umask) it gets the permissions of any folder this user creates, 0777 less the
+    umask, as the entry's files do (``prac.store``): a shared artifact root stays shared."""
+    while True:
+        tmp = parent / f"{prefix}{secrets.token_hex(6)}"
+        try:
+            tmp.mkdir()
+            return tmp
+        except FileExistsError:  # another builder's name, one chance in 2**48
+            continue
 
 
 def load(path: Path) -> Entry:

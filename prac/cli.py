@@ -12,13 +12,16 @@ command data-parallel over K processes: ``main()`` joins torchrun's process grou
 from __future__ import annotations
 
 import errno
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from prac import cache, distributed
+# nothing here imports torch (about 1.5 s): `prac --help` answers at once, and each command
+# imports what it needs when it runs
 from prac.config import describe_keys, load_config, load_transfer
 from prac.errors import PracError
 
@@ -57,12 +60,14 @@ def build_prac_cmd(config: Optional[Path] = ConfigOpt, set_: Optional[List[str]]
 
     Data-parallel: `torchrun --nproc_per_node=K -m prac build-prac ...` (gloo on CPU, NCCL on GPU;
     train.batch_size is the global batch). The set is the same cache entry as a one-process build."""
-    from pipelines.build_prac import build_prac
+    from prac import distributed
+    from prac.build import build_prac
     from prac.progress import progress_bars
+    from prac.setup import from_config
 
     cfg = load_config(config, set_ or [])
     with progress_bars(not quiet) as bars:
-        entry = build_prac(cfg, out, bars)
+        entry = build_prac(from_config(cfg), out, bars)
     if distributed.is_main():
         typer.echo(f"key:  {entry.key}\npath: {entry.path}")
 
@@ -86,24 +91,26 @@ def find_ticket_cmd(prac: Optional[str] = typer.Option(None, "--prac", help="PrA
 
     Data-parallel: `torchrun --nproc_per_node=K -m prac find-ticket ...` (gloo on CPU, NCCL on GPU;
     train.batch_size is the global batch; masks are computed on rank 0 and shared)."""
-    from pipelines.build_prac import build_prac
-    from pipelines.find_ticket import find_ticket
+    from prac import cache, distributed
+    from prac.build import build_prac
     from prac.progress import progress_bars
+    from prac.search import find_ticket
+    from prac.setup import from_config
 
     with progress_bars(not quiet) as bars:
         if resume is not None:
             if prac or config or set_:
                 raise PracError("--resume continues a run as it was started; drop --prac, --config and --set")
-            from pipelines.find_ticket import resumable
+            from prac.search import resumable
 
             cfg, entry, out = resumable(resume)
         elif prac is None:
             cfg = load_config(config, set_ or [])
-            entry = build_prac(cfg, out, bars)
+            entry = build_prac(from_config(cfg), out, bars)
         else:
             entry = cache.resolve(out, prac)
             cfg = load_config(config, set_ or [], base=entry.meta["config"])
-        report = find_ticket(cfg, entry, out, bars)
+        report = find_ticket(from_config(cfg), entry, out, bars)
     if distributed.is_main():
         typer.echo(f"run:  {report.get('run_dir', '')}\nticket test accuracy {100 * report['ticket_test_acc']:.2f} % "
                    f"at {100 * report['final_density']:.2f} % of weights; iteration savings "
@@ -123,6 +130,7 @@ def cache_show(key: str = typer.Argument(..., help="Key, unique key prefix, or p
                out: Optional[Path] = OutOpt):
     """The meta of one PrAC set, its composition and per-class counts."""
     from pipelines.inspect import show_entry
+    from prac import cache
 
     show_entry(cache.resolve(out, key))
 
@@ -130,6 +138,8 @@ def cache_show(key: str = typer.Argument(..., help="Key, unique key prefix, or p
 @cache_app.command("rm")
 def cache_rm(key: str = typer.Argument(..., help="Key or unique key prefix."), out: Optional[Path] = OutOpt):
     """Remove one cached PrAC set."""
+    from prac import cache
+
     typer.echo(f"removed {cache.remove(out, key)}")
 
 
@@ -193,6 +203,37 @@ def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP
                   tuple(m.strip() for m in methods.split(",") if m.strip()), only, source)
 
 
+@app.command("export")
+def export_cmd(run: str = typer.Argument(..., help="Run folder (runs/<run>), or a run name or unique prefix under "
+                                                    "--root."),
+               out: Path = typer.Option(..., "--out", help="The ticket file to write (safetensors)."),
+               rewind: bool = typer.Option(False, "--rewind", help="Also store the ticket's rewind weights, so "
+                                                                  "prac.load_ticket(FILE).model(trained=False) works."),
+               root: Optional[Path] = typer.Option(None, "--root", help="Artifact root holding runs/ [default: "
+                                                                        "artifacts].")):
+    """Write a finished run's trained sparse network as one compact file.
+
+    Per layer, the surviving values plus the mask as bits or as indices, whichever is smaller;
+    a header names the architecture and its prunable layers. `prac.load_ticket(FILE)` rebuilds
+    a dense-shaped model that predicts exactly what the run's model predicts (a model of your
+    own needs its model_fn=...). Prints the file's size against a dense safetensors file."""
+    from pipelines.inspect import run_folder
+    from prac.api import load_ticket
+
+    ticket = load_ticket(run_folder(root, run), model_fn=_no_model_fn)
+    if out.is_dir():
+        raise PracError(f"--out {out} is a folder; give the file to write, e.g. --out {out / 'ticket.safetensors'}")
+    sizes = ticket.export(out, rewind=rewind)
+    typer.echo(f"wrote {out}: {sizes['bytes']:,} bytes against {sizes['dense_bytes']:,} for the dense "
+               f"safetensors file ({sizes['bytes'] / sizes['dense_bytes']:.3f}x) at "
+               f"{100 * ticket.density:.2f} % of the weights")
+
+
+def _no_model_fn():
+    raise PracError("this run is of a model of your own; export it from Python: "
+                    "prac.load_ticket(RUN, model_fn=...).export(FILE)")
+
+
 # errno -> (what went wrong, what to do) for the operating system's errors a user can fix
 _OS_ERRORS = {
     errno.ENOSPC: ("the disk is full", "free some space or choose another --out"),
@@ -209,10 +250,14 @@ _CLICK_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "Clic
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit status 2. Under
     torchrun it joins the process group first and leaves it at exit; errors name the rank."""
-    where = ""
+    where, group = "", None
+    signal.signal(signal.SIGTERM, _terminate)
     try:
-        distributed.init_from_env()
-        where = f"[rank {distributed.rank()}] " if distributed.active() else ""
+        if "RANK" in os.environ and "WORLD_SIZE" in os.environ:  # torchrun's environment; one process skips torch here
+            from prac import distributed as group
+
+            group.init_from_env()
+            where = f"[rank {group.rank()}] " if group.active() else ""
         # not standalone: click's usage errors come back here and get the same one-line form as ours
         code = app(standalone_mode=False)
     except _CLICK_ERROR as e:
@@ -232,7 +277,20 @@ def main() -> None:
     except (KeyboardInterrupt, typer.Abort):
         code = 130
     finally:
-        distributed.destroy()
+        if group is not None:  # leave the process group this call joined
+            group.destroy()
     if code == 130:  # typer turns Ctrl-C into exit code 130
-        print("interrupted", file=sys.stderr)
+        print(f"{where}interrupted; {_resume_hint()}", file=sys.stderr)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _resume_hint() -> str:
+    """What an interrupted command leaves behind (a checkpoint, if it got that far)."""
+    checkpoint = sys.modules.get("prac.checkpoint")  # not imported: nothing trained, nothing to name
+    return checkpoint.resume_hint() if checkpoint else "nothing was checkpointed yet; the same command starts over"
+
+
+def _terminate(signum, frame):
+    """SIGTERM (a scheduler's pre-emption, `kill`) ends the command like Ctrl-C: the newest
+    checkpoint is named with the command that continues it."""
+    raise KeyboardInterrupt

@@ -23,7 +23,19 @@ import yaml
 
 from prac.errors import PracError
 
-DATASET_KINDS = ("digits", "fashion_mnist", "mnist", "cifar10", "cifar100", "tiny_imagenet", "npz", "hf")
+# the kind a config records for data handed to the Python API as arrays (never loaded from a config)
+ARRAYS_KIND = "arrays"
+DATASET_KINDS = ("digits", "fashion_mnist", "mnist", "cifar10", "cifar100", "tiny_imagenet", "npz", "hf",
+                 "mnist1d")
+# Upper bounds of numbers that would otherwise fail deep in a run, with a traceback. The
+# weights and the optimizer state are float32, which ends at 3.4e38; torch refuses a step
+# factor beyond it, and Adam's first step is lr / (1 - beta1) = 10 lr: 1e37 is the round
+# number below a tenth of 3.4e38. (Any lr far above 1 diverges; training says so after an epoch.)
+MAX_LR = 1e37
+# A million epochs would not end in any reasonable time; 1e308 of them overflow the step count.
+MAX_EPOCHS = 1e6
+# sklearn's split and numpy take seeds in [0, 2**32); derived seeds (seed * 1009 + round) stay in 64 bits.
+SEED_LIMIT = 2**32
 
 
 @dataclass(frozen=True)
@@ -38,12 +50,15 @@ class DatasetConfig:
                                                                   "(default: the datasets library's own)"})
 
     def check(self) -> None:
-        if self.kind not in DATASET_KINDS:
+        if self.kind not in DATASET_KINDS and self.kind != ARRAYS_KIND:
             raise PracError(f"dataset.kind '{self.kind}' is unknown; use one of: {', '.join(DATASET_KINDS)}")
         if not (0 < self.val_size < 1 or (self.val_size >= 1 and float(self.val_size).is_integer())):
             raise PracError(f"dataset.val_size={self.val_size} is invalid; use a fraction in (0, 1) or a whole count")
         if self.train_limit is not None and self.train_limit < 10:
             raise PracError(f"dataset.train_limit={self.train_limit} is too small; use at least 10 or leave it unset")
+        if not 0 <= self.split_seed < SEED_LIMIT:
+            raise PracError(f"dataset.split_seed={self.split_seed} is out of range; use a whole number from 0 to "
+                            f"{SEED_LIMIT - 1}")
 
 
 @dataclass(frozen=True)
@@ -78,10 +93,25 @@ class TrainConfig:
     def check(self) -> None:
         if self.epochs <= 0:
             raise PracError(f"train.epochs={self.epochs} must be positive; use e.g. train.epochs=10")
+        if self.epochs > MAX_EPOCHS:
+            raise PracError(f"train.epochs={self.epochs:g} is more than {MAX_EPOCHS:g} epochs, a run that never ends; "
+                            "use e.g. train.epochs=10")
         if self.batch_size < 1:
             raise PracError(f"train.batch_size={self.batch_size} must be at least 1; use e.g. train.batch_size=32")
         if self.lr <= 0:
             raise PracError(f"train.lr={self.lr} must be positive; use e.g. train.lr=0.001")
+        if self.lr > MAX_LR:
+            raise PracError(f"train.lr={self.lr:g} is above {MAX_LR:g}, the most a float32 optimizer takes (Adam's "
+                            "first step is 10 x lr, and float32 ends at 3.4e38); use e.g. train.lr=0.001")
+        if not 0 <= self.momentum < 1:  # a buffer that never lets a gradient fade grows without bound
+            raise PracError(f"train.momentum={self.momentum:g} must be a fraction in [0, 1); "
+                            "use e.g. 0.9, or 0 for none")
+        if not 0 <= self.weight_decay < 1:  # an L2 coefficient of 1 outweighs the loss: every weight goes to 0
+            raise PracError(f"train.weight_decay={self.weight_decay:g} must be in [0, 1) (an L2 coefficient of 1 or "
+                            "more outweighs the loss and pulls every weight to zero); use e.g. 1e-4, or 0 for none")
+        if not 0 < self.gamma <= 1:  # 0 would stop training at the first milestone, above 1 the lr grows
+            raise PracError(f"train.gamma={self.gamma:g} must be in (0, 1], the factor by which the step schedule "
+                            "lowers the lr at each milestone; use e.g. 0.1")
         if self.optimizer not in ("adam", "sgd"):
             raise PracError(f"train.optimizer '{self.optimizer}' is unknown; use adam or sgd")
         if self.schedule not in ("constant", "cosine", "step"):
@@ -97,12 +127,20 @@ class TrainConfig:
             raise PracError(f"train.channels_last={self.channels_last!r} is unknown; use auto, true or false")
 
 
+DEFAULT_RATE = 0.2  # the LTH paper's 20 % of the remaining weights per round
+
+
 @dataclass(frozen=True)
 class PruneConfig:
-    rate: float = field(default=0.2, metadata={"help": "fraction of remaining weights pruned per round"})
+    rate: float | None = field(default=None, metadata={"help": "fraction of remaining weights pruned per round (default "
+                                                              "0.2; with target_density and no rate: 1 - "
+                                                              "target_density^(1/rounds), the LTH paper's rule)"})
     output_rate: float | None = field(default=None, metadata={"help": "rate for the output layer (default: rate / 2)"})
     rounds: int = field(default=13, metadata={"help": "pruning rounds (13 at 20 % leaves 5.5 % of weights)"})
-    target_density: float | None = field(default=None, metadata={"help": "stop once at most this fraction of weights remains"})
+    target_density: float | None = field(default=None, metadata={"help": "with rate: stop once at most this fraction of "
+                                                                        "weights remains; without: reach it in rounds"})
+    schedule: str = field(default="iterative", metadata={"help": "iterative (prune a little each round) or oneshot (train "
+                                                                "once, prune straight to target_density, one round)"})
     scope: str = field(default="layerwise", metadata={"help": "layerwise or global magnitude pruning"})
     rewind_step: int = field(default=0, metadata={"help": "rewind to this optimizer step (0: to initialisation)"})
     search: str = field(default="finetune", metadata={"help": "finetune: keep training the pruned net each round (the ticket is "
@@ -113,21 +151,45 @@ class PruneConfig:
     early_bird: bool = field(default=False, metadata={"help": "stop a round when the mask stops changing"})
     eb_eps: float = field(default=0.08, metadata={"help": "early-bird: mask Hamming distance threshold"})
     eb_patience: int = field(default=5, metadata={"help": "early-bird: epochs below eps before stopping"})
+    validate: str = field(default="last", metadata={"help": "which tickets are retrained on the full data: last (the final "
+                                                           "round's; one retrain) or bisect (bisection over the rounds "
+                                                           "for the sparsest one within prune.tolerance of the dense "
+                                                           "network's validation accuracy; ~log2(rounds)+1 retrains)"})
+    tolerance: float = field(default=0.5, metadata={"help": "a winning ticket's retrained validation accuracy is at most "
+                                                           "this many percentage points below the dense network's"})
+
+    @property
+    def round_rate(self) -> float:
+        """The fraction of the remaining hidden weights each round prunes."""
+        if self.rate is not None:
+            return self.rate
+        if self.target_density is None:
+            return DEFAULT_RATE
+        return 1 - self.target_density ** (1 / self.n_rounds)
 
     @property
     def out_rate(self) -> float:
-        return self.rate / 2 if self.output_rate is None else self.output_rate
+        return self.round_rate / 2 if self.output_rate is None else self.output_rate
+
+    @property
+    def n_rounds(self) -> int:
+        return 1 if self.schedule == "oneshot" else self.rounds
 
     def check(self) -> None:
-        if not 0 < self.rate < 1:
+        if self.rate is not None and not 0 < self.rate < 1:
             raise PracError(f"prune.rate={self.rate} must be a fraction in (0, 1); use e.g. 0.2 (a fifth of the weights per round)")
-        if not 0 <= self.out_rate < 1:
-            raise PracError(f"prune.output_rate={self.output_rate} must be a fraction in [0, 1); use e.g. 0.1, or leave it unset")
+        if self.schedule not in ("iterative", "oneshot"):
+            raise PracError(f"prune.schedule '{self.schedule}' is unknown; use iterative or oneshot")
+        if self.schedule == "oneshot" and (self.target_density is None or self.rate is not None):
+            raise PracError("prune.schedule=oneshot prunes straight to prune.target_density in one round; set "
+                            "prune.target_density (e.g. 0.1) and leave prune.rate unset")
         if self.rounds < 1:
             raise PracError(f"prune.rounds={self.rounds} must be at least 1; use e.g. prune.rounds=13")
         if self.target_density is not None and not 0 < self.target_density < 1:
             raise PracError(f"prune.target_density={self.target_density} must be a fraction in (0, 1); "
                             "use e.g. 0.05 (stop at 5 % of the weights), or leave it unset")
+        if not 0 <= self.out_rate < 1:
+            raise PracError(f"prune.output_rate={self.output_rate} must be a fraction in [0, 1); use e.g. 0.1, or leave it unset")
         if self.scope not in ("layerwise", "global"):
             raise PracError(f"prune.scope '{self.scope}' is unknown; use layerwise or global")
         if self.search not in ("rewind", "finetune"):
@@ -136,6 +198,17 @@ class PruneConfig:
             raise PracError(f"prune.search_schedule '{self.search_schedule}' is unknown; use constant, cosine or step")
         if self.search_lr is not None and self.search_lr <= 0:
             raise PracError(f"prune.search_lr={self.search_lr} must be positive; use e.g. 0.001, or leave it unset")
+        if self.search_lr is not None and self.search_lr > MAX_LR:
+            raise PracError(f"prune.search_lr={self.search_lr:g} is above {MAX_LR:g}, the most a float32 optimizer "
+                            "takes (Adam's first step is 10 x lr, and float32 ends at 3.4e38); use e.g. 0.001, "
+                            "or leave it unset")
+        if self.search_epochs is not None and not 0 < self.search_epochs <= MAX_EPOCHS:
+            raise PracError(f"prune.search_epochs={self.search_epochs:g} must be positive and at most {MAX_EPOCHS:g}; "
+                            "use e.g. 6, or leave it unset (train.epochs)")
+        if self.validate not in ("last", "bisect"):
+            raise PracError(f"prune.validate '{self.validate}' is unknown; use last or bisect")
+        if not 0 <= self.tolerance <= 100:
+            raise PracError(f"prune.tolerance={self.tolerance} must be percentage points in [0, 100]; use e.g. 0.5")
         if self.rewind_step < 0:
             raise PracError(f"prune.rewind_step={self.rewind_step} must be >= 0; use 0 to rewind to initialisation")
 
@@ -168,6 +241,8 @@ class Config:
     select: SelectConfig = field(default_factory=SelectConfig)
 
     def check(self) -> "Config":
+        if not 0 <= self.seed < SEED_LIMIT:
+            raise PracError(f"seed={self.seed} is out of range; use a whole number from 0 to {SEED_LIMIT - 1}")
         for group in (self.dataset, self.train, self.prune, self.select):
             group.check()
         return self
@@ -266,9 +341,14 @@ def parse_override(text: str) -> dict:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
-    parts = [p for p in key.strip().split(".") if p]
+    return nested(key, value, f"--set '{text}'")
+
+
+def nested(key: str, value, where: str = "") -> dict:
+    """``('train.lr', 0.1)`` -> ``{'train': {'lr': 0.1}}``: one dotted key as a config tree."""
+    parts = [p for p in str(key).strip().split(".") if p]
     if not parts:
-        raise PracError(f"--set '{text}' has an empty key; use e.g. --set train.lr=0.01")
+        raise PracError(f"{where or repr(key)} has an empty key; use e.g. train.lr=0.01")
     tree: dict = value
     for p in reversed(parts):
         tree = {p: tree}
@@ -304,15 +384,18 @@ def read_yaml(path: str | Path) -> dict:
 
 
 def load_config(path: str | Path | None = None, overrides: typing.Sequence[str] = (),
-                base: dict | None = None) -> Config:
+                base: dict | None = None, values: typing.Mapping[str, typing.Any] | None = None) -> Config:
     """Read a YAML experiment file (or the embedded default), apply ``key=value`` overrides, check.
 
-    ``base`` (plain data, e.g. the config a cached PrAC set was built with) sits under both."""
+    ``base`` (plain data, e.g. the config a cached PrAC set was built with) sits under both;
+    ``values`` (dotted keys to values, the Python API's form of ``--set``) go on top."""
     data = read_yaml(path) if path is not None else {}
     if base:
         data = _merge(base, data)
     for text in overrides:
         data = _merge(data, parse_override(text))
+    for key, value in (values or {}).items():
+        data = _merge(data, nested(key, list(value) if isinstance(value, tuple) else value))
     return _build(Config, data).check()
 
 

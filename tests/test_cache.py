@@ -75,3 +75,17 @@ def test_artifacts_get_the_usual_file_permissions(tmp_path):
     write_json(tmp_path / "a.json", {"x": 1})
     # not mkstemp's owner-only 0600: others sharing the artifact folder can read it
     assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_entry_folder_gets_the_usual_folder_permissions(tmp_path):
+    """Not mkdtemp's owner-only 0700: a PrAC set in a shared artifact root is readable by the
+    others, like its files (and the same under a stricter umask)."""
+    old = os.umask(0o022)
+    try:
+        e = publish(tmp_path)
+        os.umask(0o027)
+        strict = publish(tmp_path, "cd" * 32)
+    finally:
+        os.umask(old)
+    assert e.path.stat().st_mode & 0o777 == 0o755
+    assert strict.path.stat().st_mode & 0o777 == 0o750

@@ -34,6 +34,24 @@ def test_help_lists_commands_and_keys():
     assert res.returncode == 0 and "--prac" in res.stdout and "select.threshold" in res.stdout
 
 
+def test_help_does_not_import_torch():
+    """torch takes 1.5-3 s to import: `prac --help` (and a command's --help) must not wait for
+    it, so neither prac.cli nor main() outside torchrun imports it."""
+    code = ("import sys, prac.cli\n"
+            "assert 'torch' not in sys.modules, 'import prac.cli imported torch'\n"
+            "for argv in (['--help'], ['find-ticket', '--help'], ['cache', 'rm', '--help']):\n"
+            "    sys.argv = ['prac', *argv]\n"
+            "    try:\n"
+            "        prac.cli.main()\n"
+            "    except SystemExit as e:\n"
+            "        assert e.code == 0, e.code\n"
+            "    assert 'torch' not in sys.modules, f'prac {\" \".join(argv)} imported torch'\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "select.threshold" in res.stdout
+
+
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     root = tmp_path_factory.mktemp("art")

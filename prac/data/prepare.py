@@ -128,7 +128,20 @@ def finish(raw: Raw, cfg: DatasetConfig) -> Dataset:
         raise PracError(f"{src}: label {top} is out of range for {num_classes} classes; "
                         f"labels must be integers in [0, {num_classes})")
 
-    train_idx, val_idx = split_indices(y_train, val_count(cfg.val_size, len(y_train)), cfg.split_seed)
+    present, counts = np.unique(y_train, return_counts=True)
+    if len(present) < 2:  # nothing to classify: every sample is learned at once, the PrAC set would be empty
+        raise PracError(f"{src}: y_train holds a single class (label {present[0]}), and a classifier needs at least "
+                        "two; give training samples of two or more classes")
+    n_val = val_count(cfg.val_size, len(y_train))
+    n_train = len(y_train) - n_val
+    # one training sample per class at least (so >= 2), or a class has nothing to be learned from;
+    # a class with a single sample may go to validation alone (a stratified split needs two)
+    need = max(2, int((counts >= 2).sum()))
+    if n_train < need:
+        raise PracError(f"dataset.val_size={cfg.val_size:g} leaves {n_train} training sample{'s' * (n_train > 1)} "
+                        f"of {len(y_train)}, and the training split needs at least {need} (one per class); "
+                        "use a smaller dataset.val_size, e.g. 0.1")
+    train_idx, val_idx = split_indices(y_train, n_val, cfg.split_seed)
     if cfg.train_limit is not None:
         train_idx = train_idx[: cfg.train_limit]  # first N of the seeded shuffle: a random subset
     # fancy indexing copies train and val; the test array may be the loader's (read-only) buffer

@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from prac.config import DatasetConfig
-from prac.data import cifar, digits, hf, idx, npz
+from prac.config import ARRAYS_KIND, DatasetConfig
+from prac.errors import PracError
+from prac.data import cifar, digits, hf, idx, mnist1d, npz
 from prac.data.dataset import Dataset
 from prac.data.prepare import Raw, finish
 
@@ -23,6 +24,7 @@ LOADERS: dict[str, Callable[[DatasetConfig], Raw]] = {
     "npz": npz.load,
     "tiny_imagenet": hf.load,
     "hf": hf.load,
+    "mnist1d": mnist1d.load,
 }
 
 # These kinds read their original files when they are on disk; they go through Hugging Face
@@ -41,6 +43,9 @@ def _not_on_disk(cfg: DatasetConfig) -> bool:
 def load_dataset(cfg: DatasetConfig) -> Dataset:
     """Load, split and normalise the data ``cfg`` names; bad input raises ``PracError``."""
     cfg.check()
+    if cfg.kind == ARRAYS_KIND:
+        raise PracError("dataset.kind=arrays names data that were handed to the Python API as arrays; pass them "
+                        "to prac.build_prac / prac.find_ticket again, or set a dataset kind that prac can load")
     if cfg.kind in HUB_FALLBACK and (cfg.name or hf.is_saved_dir(cfg.path) or _not_on_disk(cfg)):
         raw = hf.load(cfg)
     else:

@@ -111,3 +111,30 @@ def test_bad_shapes_and_files(tmp_path):
         load_dataset(DatasetConfig(kind="npz", path=str(tmp_path / "none.npz")))
     with pytest.raises(PracError, match="set dataset.path"):
         load_dataset(DatasetConfig(kind="npz"))
+
+
+def test_single_class_is_named_as_such(tmp_path):
+    """One class is not 'an empty PrAC set' after a whole dense run: the data are refused first."""
+    rng = np.random.default_rng(0)
+    cfg = _save(tmp_path / "d.npz", x_train=rng.random((50, 6)), y_train=np.zeros(50, int),
+                x_test=rng.random((20, 6)), y_test=np.zeros(20, int))
+    with pytest.raises(PracError, match=r"y_train holds a single class \(label 0\), and a classifier needs at least two; "
+                                        "give training samples of two or more classes"):
+        load_dataset(cfg)
+    # two classes in the training split are enough, whatever the test split holds
+    cfg = _save(tmp_path / "d.npz", x_train=rng.random((50, 6)), y_train=np.arange(50) % 2,
+                x_test=rng.random((20, 6)), y_test=np.zeros(20, int))
+    assert load_dataset(cfg).train_size == 40
+
+
+@pytest.mark.parametrize("val_size,left", [(47, 3), (49, 1), (0.95, 2)])
+def test_training_split_needs_a_sample_per_class(tmp_path, val_size, left):
+    rng = np.random.default_rng(0)
+    arrays = dict(x_train=rng.random((50, 6)), y_train=_labels(50), x_test=rng.random((20, 6)), y_test=_labels(20))
+    np.savez(tmp_path / "d.npz", **arrays)
+    cfg = DatasetConfig(kind="npz", path=str(tmp_path / "d.npz"), val_size=val_size)
+    with pytest.raises(PracError, match=f"leaves {left} training samples? of 50, and the training split needs at "
+                                        r"least 4 \(one per class\); use a smaller dataset.val_size"):
+        load_dataset(cfg)
+    ok = DatasetConfig(kind="npz", path=str(tmp_path / "d.npz"), val_size=46)  # 4 left: one per class
+    assert load_dataset(ok).train_size == 4
