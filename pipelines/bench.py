@@ -148,7 +148,7 @@ def run_seed(cfg: Config, out, progress, methods=METHODS, only: set[int] | None 
 
 
 def method_result(run: dict, rounds: list[dict], build_seconds: float) -> dict:
-    return {"rounds": rounds, "steps_total": run["charged_steps"],
+    return {"rounds": rounds, "steps_total": run["charged_steps"], "compute": run["compute"]["charged"],
             "wall_seconds": build_seconds + run["round0_seconds"] + run["search_seconds"], "run": run,
             "retrain_steps": run["retrain_steps"], "retrain_seconds": run["retrain_seconds"]}
 

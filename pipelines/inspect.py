@@ -61,33 +61,48 @@ def show_entry(entry: cache.Entry) -> None:
     out_console.print("  config: " + json.dumps(m["config"], sort_keys=True))
 
 
-def _runs(out) -> list[Path]:
+def _runs(out, finished: bool = True) -> list[Path]:
+    """Run folders under ``out``: finished (report.json) or, with ``finished=False``,
+    started and not finished (run.json without report.json: killed or interrupted)."""
     base = paths.runs_root(out)
-    return sorted(d for d in base.iterdir() if (d / "report.json").is_file()) if base.is_dir() else []
+    if not base.is_dir():
+        return []
+    return sorted(d for d in base.iterdir()
+                  if (d / "report.json").is_file() == finished and (finished or (d / "run.json").is_file()))
 
 
 def list_runs(out) -> None:
-    runs = _runs(out)
-    if not runs:
-        out_console.print(f"no finished runs under {paths.runs_root(out)}; run `prac find-ticket`")
+    runs, unfinished = _runs(out), _runs(out, finished=False)
+    if not runs and not unfinished:
+        out_console.print(f"no runs under {paths.runs_root(out)}; run `prac find-ticket`")
         return
-    table = Table("run", "dataset", "model", "subset", "weights left", "ticket test acc", "savings", "wall")
-    for d in runs:
-        r = read_json(d / "report.json")
-        table.add_row(d.name, r["dataset"], r["model"], r["subset"], f"{100 * r['final_density']:.2f} %",
-                      f"{100 * r['ticket_test_acc']:.2f} %", f"{100 * r['iteration_savings']:.1f} %",
-                      f"{r['wall_seconds']:.0f} s")
-    out_console.print(table)
+    if runs:
+        table = Table("run", "dataset", "model", "subset", "weights left", "ticket test acc", "winning", "savings",
+                      "wall")
+        for d in runs:
+            r = read_json(d / "report.json")
+            winning = (r.get("ticket") or {}).get("winning")
+            table.add_row(d.name, r["dataset"], r["model"], r["subset"], f"{100 * r['final_density']:.2f} %",
+                          f"{100 * r['ticket_test_acc']:.2f} %", "–" if winning is None else "yes" if winning else "no",
+                          f"{100 * r['iteration_savings']:.1f} %", f"{r['wall_seconds']:.0f} s")
+        out_console.print(table)
+    for d in unfinished:
+        saved = "a checkpoint" if (d / "checkpoint.safetensors").is_file() else "no checkpoint yet"
+        out_console.print(f"unfinished: {d.name} ({saved}); continue with `prac find-ticket --resume {d}`")
 
 
-def show_run(out, run: str) -> None:
+def run_folder(out, run: str) -> Path:
+    """A finished run's folder: a path, or a run name or unique prefix under ``out``."""
     as_path = Path(run)
-    if (as_path / "report.md").is_file():
-        out_console.print((as_path / "report.md").read_text(), markup=False)
-        return
+    if (as_path / "report.json").is_file():
+        return as_path
     matches = [d for d in _runs(out) if d.name.startswith(run)]
     if len(matches) != 1:
         paths.run_dir(out, run)  # refuses a malformed name with its own message
         raise PracError(f"{'no' if not matches else len(matches)} finished runs match '{run}' under "
                         f"{paths.runs_root(out)}; see `prac report`")
-    out_console.print((matches[0] / "report.md").read_text(), markup=False)
+    return matches[0]
+
+
+def show_run(out, run: str) -> None:
+    out_console.print((run_folder(out, run) / "report.md").read_text(), markup=False)

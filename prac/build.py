@@ -27,6 +27,7 @@ from prac.config import Config, digest, to_dict
 from prac.engine import TrainStats, evaluate, train
 from prac.errors import PracError
 from prac.progress import say
+from prac.report import forwards
 from prac.select import prac_indices, prune_flips
 from prac.setup import Setup, Snapshot, state_of
 from prac.track import ForgettingTracker
@@ -34,7 +35,7 @@ from prac.track import ForgettingTracker
 
 def probe_settings(cfg: Config) -> dict:
     """The pruning settings that shape the flip probe (and so the set)."""
-    return {"rate": cfg.prune.rate, "out_rate": cfg.prune.out_rate, "scope": cfg.prune.scope,
+    return {"rate": cfg.prune.round_rate, "out_rate": cfg.prune.out_rate, "scope": cfg.prune.scope,
             "rewind_step": cfg.prune.rewind_step}
 
 
@@ -70,7 +71,7 @@ def build_prac(setup: Setup, out=None, progress=None) -> cache.Entry:
     tracker = ForgettingTracker(data.train_size, device=setup.device)
     stats, rewind = dense_run(setup, model, t, tracker, init, ckpt, saved, progress)
     start = time.perf_counter() - stats.seconds
-    flipped = prune_flips(model, None, t["x_train"], cfg.prune.rate, cfg.prune.out_rate, cfg.prune.scope)
+    flipped = prune_flips(model, None, t["x_train"], cfg.prune.round_rate, cfg.prune.out_rate, cfg.prune.scope)
     index = prac_indices(tracker.forgetting_events.cpu(), tracker.never_learned.cpu(), flipped, cfg.select.threshold)
     seconds = time.perf_counter() - start
     if len(index) == 0:
@@ -141,5 +142,7 @@ def describe(setup: Setup, key: str, tracker: ForgettingTracker, flipped: torch.
         "class_counts": torch.bincount(y, minlength=data.num_classes).tolist(),
         "prac_class_counts": torch.bincount(y[index], minlength=data.num_classes).tolist(),
         "dense": {"steps": stats.steps, "samples": stats.samples, "seconds": seconds, "val_acc": val_acc,
-                  "test_acc": test_acc, "rewind_step": cfg.prune.rewind_step},
+                  "test_acc": test_acc, "rewind_step": cfg.prune.rewind_step,
+                  # training, the flip probe (dense and pruned predictions of the training split), evaluation
+                  "forwards": forwards(stats.samples, 2 * n + len(data.y_val) + len(data.y_test))},
     }

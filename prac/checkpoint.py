@@ -68,7 +68,13 @@ def _digest(tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+# The newest checkpoint this process wrote and has not yet removed: what an interrupted
+# command names so the user knows what survives (``prac.cli``).
+latest: Path | None = None
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
+    global latest
     if not distributed.is_main():  # under torchrun every rank holds the same state; rank 0 writes it
         return
     tensors: dict[str, torch.Tensor] = {}
@@ -76,6 +82,7 @@ def save_checkpoint(path: Path, state: dict) -> None:
     meta = {"prac_checkpoint": json.dumps(skeleton), "schema_version": str(SCHEMA_VERSION),
             "sha256": _digest(tensors)}
     atomic_write(Path(path), save(tensors, metadata=meta))
+    latest = Path(path)
 
 
 def load_checkpoint(path: Path) -> dict | None:
@@ -99,12 +106,24 @@ def load_checkpoint(path: Path) -> dict | None:
 
 def remove_checkpoint(path: Path) -> None:
     """Drop a finished run's checkpoint and any temporary file a kill left beside it."""
+    global latest
     if not distributed.is_main():
         return
     path = Path(path)
+    if latest == path:
+        latest = None
     path.unlink(missing_ok=True)
     for stale in path.parent.glob(f".{path.name}.*.tmp"):
         stale.unlink(missing_ok=True)
+
+
+def resume_hint() -> str:
+    """What survives an interrupted command and how to continue it, in one sentence."""
+    if latest is None or not latest.is_file():
+        return "nothing was checkpointed yet; the same command starts over"
+    if latest.name == "checkpoint.safetensors":  # a ticket search's run folder
+        return f"its checkpoint is {latest}; continue with `prac find-ticket --resume {latest.parent}`"
+    return f"its checkpoint is {latest}; the same command continues from it"
 
 
 def rng_state() -> dict:

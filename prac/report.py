@@ -22,21 +22,46 @@ def savings(charged: int, steps_pruned_rounds: int, baseline_total: int, baselin
     }
 
 
-def account(rounds: list[dict], *, reused: bool, build_steps: int, charge_build: bool, full_round: int,
-            retrain_steps: int) -> dict:
-    """The optimizer steps of a search against full-data IMP to the same sparsity (the dense
-    round and as many full-data rounds). The PrAC set's build (its dense run) is charged
-    once: it is round 0 when the run reuses it, and is added on top when round 0 trained
-    another architecture. ``retrain_steps`` are the validation retrains, every one of them."""
+# Compute in forward-equivalents (one sample through the network once): a training sample
+# costs three (forward, and a backward of about two forwards: the usual 2N vs 6N FLOP rule),
+# a prediction or evaluation one.
+TRAIN_FORWARDS = 3
+
+
+def forwards(train_samples: int, predicted: int = 0) -> int:
+    """Forward-equivalents of training on ``train_samples`` sample-gradients and predicting
+    ``predicted`` samples (evaluations, flip probes)."""
+    return TRAIN_FORWARDS * train_samples + predicted
+
+
+def account(rounds: list[dict], *, reused: bool, build: dict, charge_build: bool, full_round: int,
+            full_round_forwards: int, retrains: list[dict]) -> dict:
+    """The cost of a search against full-data IMP to the same sparsity (the dense round and
+    as many full-data rounds, each evaluated once), in optimizer steps and in
+    forward-equivalents (``forwards``: every pass counts, flip probes and evaluations too).
+    The PrAC set's build (its dense run and probe, ``build``) is charged once: it is round 0
+    when the run reuses it, and is added on top when round 0 trained another architecture.
+    ``retrains`` are the validation retrains, every one of them."""
     dense_steps = rounds[0]["steps"]
     steps_total = sum(x["steps"] for x in rounds)
     baseline_total = full_round * len(rounds)
     own_steps = steps_total - (dense_steps if reused else 0)
-    charged = own_steps + (build_steps if charge_build else 0)
+    charged = own_steps + (build["steps"] if charge_build else 0)
+    retrain_steps = sum(r["steps"] for r in retrains)
+    # compute: round 0 reused *is* the build, so it is not counted twice
+    own_fw = sum(x["forwards"] for x in rounds[(1 if reused else 0):])
+    charged_fw = own_fw + (build["forwards"] if charge_build else 0)
+    baseline_fw = full_round_forwards * len(rounds)
+    retrain_fw = sum(r["forwards"] for r in retrains)
     return {"steps_total": steps_total, "dense_steps": dense_steps, "retrain_steps": retrain_steps,
-            "dense_reused": reused, "build_steps": build_steps, "own_steps": own_steps, "charged_steps": charged,
+            "dense_reused": reused, "build_steps": build["steps"], "own_steps": own_steps, "charged_steps": charged,
             "baseline_steps_total": baseline_total, "baseline_dense_steps": full_round,
-            **savings(charged, steps_total - dense_steps, baseline_total, full_round, retrain_steps)}
+            **savings(charged, steps_total - dense_steps, baseline_total, full_round, retrain_steps),
+            "compute": {"unit": "forward-equivalents (a training sample counts 3, a prediction 1)",
+                        "build": build["forwards"], "own": own_fw, "charged": charged_fw, "retrains": retrain_fw,
+                        "baseline": baseline_fw},
+            "iteration_savings_compute": 1 - charged_fw / baseline_fw,
+            "iteration_savings_compute_end_to_end": 1 - (charged_fw + retrain_fw) / baseline_fw}
 
 
 def amortised_savings(build_steps: int, uses: list[dict]) -> dict:

@@ -43,7 +43,7 @@ from prac.engine import evaluate, steps_for, train
 from prac.errors import PracError
 from prac.progress import say
 from prac.prune import Masks, density, full_masks, hamming
-from prac.report import account, amortised_savings, write_report
+from prac.report import account, amortised_savings, forwards, write_report
 from prac.select import prune_flips, random_indices
 from prac.setup import Setup, Snapshot, state_of
 from prac.store import read_json, save_tensors, write_json
@@ -69,7 +69,7 @@ class EarlyBird:
 
     def on_epoch_end(self, epoch: int, model) -> bool:
         p = self.cfg.prune
-        now = distributed.masks_on_main(model, self.masks, p.rate, p.out_rate, p.scope)  # same stop on every rank
+        now = distributed.masks_on_main(model, self.masks, p.round_rate, p.out_rate, p.scope)  # same stop on every rank
         self.calm = self.calm + 1 if self.prev is not None and hamming(now, self.prev) < p.eb_eps else 0
         self.prev = now
         return self.calm >= p.eb_patience
@@ -97,17 +97,39 @@ def subset_for(cfg: Config, stats: dict[str, torch.Tensor], n: int) -> torch.Ten
     return index
 
 
-def dense_is_reusable(setup: Setup, meta: dict) -> bool:
-    """The cached dense run is this run's round 0 when model, training and seed agree."""
-    cfg = setup.cfg
-    # rebuilt through the schema, so a field added since (at its default) does not count as a change
-    built = load_config(None, [], base=meta["config"])
+def same_architecture(setup: Setup, meta: dict) -> bool:
+    """Whether the set was built with this run's network (registry config or user model)."""
     if setup.model.user or meta.get("user_model"):
-        same_model = meta.get("model_id") == setup.model.id
-    else:
-        same_model = built.model == cfg.model
-    return (same_model and built.train == cfg.train and built.seed == cfg.seed
-            and meta["dense"]["rewind_step"] == cfg.prune.rewind_step)
+        return meta.get("model_id") == setup.model.id
+    # rebuilt through the schema, so a field added since (at its default) does not count as a change
+    return load_config(None, [], base=meta["config"]).model == setup.cfg.model
+
+
+def reuse_problem(setup: Setup, meta: dict) -> str | None:
+    """Why ``setup`` cannot use the set ``meta`` describes, or None. The set fixes its
+    selection (threshold, probe) for every search; with the same architecture its dense
+    run *is* round 0, so training and seed must be the set's too (a changed seed would get
+    masks from a network trained with another seed, or an untrained one)."""
+    cfg = setup.cfg
+    built = load_config(None, [], base=meta["config"])
+    fixed = {"select.threshold": (built.select.threshold, cfg.select.threshold),
+             "prune.rate": (built.prune.round_rate, cfg.prune.round_rate), "prune.output_rate": (built.prune.out_rate, cfg.prune.out_rate),
+             "prune.scope": (built.prune.scope, cfg.prune.scope)}
+    for k, (theirs, mine) in fixed.items():
+        if theirs != mine:
+            return (f"PrAC set {meta['key'][:12]} was selected with {k}={theirs} and this run asks {k}={mine}, which "
+                    f"the cached set cannot honour; keep {k}={theirs}, or drop --prac (prac_set=) to build a set "
+                    "with the new value")
+    if not same_architecture(setup, meta):
+        return None  # another architecture: its round 0 trains on the subset (transfer)
+    changed = [k for k, a, b in (("seed", built.seed, cfg.seed), ("train.*", built.train, cfg.train),
+                                 ("prune.rewind_step", built.prune.rewind_step, cfg.prune.rewind_step)) if a != b]
+    if changed:
+        return (f"PrAC set {meta['key'][:12]} holds the dense run of seed={built.seed} with its own training recipe, "
+                f"and this run changes {', '.join(changed)}; the set's dense run is round 0 of every search with "
+                "this architecture, so to sweep seeds or recipes build one set per setting (drop --prac, or "
+                "prac_set=) or run `prac bench --seeds K`")
+    return None
 
 
 def check_same_data(entry: cache.Entry, fingerprint: str) -> None:
@@ -184,6 +206,11 @@ class Run:
         t = self.t
         return {"val_acc": evaluate(model, t["x_val"], t["y_val"]), "test_acc": evaluate(model, t["x_test"], t["y_test"])}
 
+    @property
+    def evaluated(self) -> int:
+        """Samples one evaluation predicts (the validation and test splits)."""
+        return len(self.t["y_val"]) + len(self.t["y_test"])
+
     def elapsed(self) -> float:
         return self.state["elapsed"] + time.perf_counter() - self.start
 
@@ -192,6 +219,9 @@ def find_ticket(setup: Setup, entry: cache.Entry, out=None, progress=None) -> di
     """Search, validate and account for a ticket of ``setup`` with PrAC set ``entry``; the
     report (with ``run_dir``). A finished run is read back, not recomputed."""
     check_same_data(entry, setup.data.fingerprint)
+    problem = reuse_problem(setup, entry.meta)
+    if problem:
+        raise PracError(problem)
     rdir = paths.run_dir(out, run_name(setup, entry.key))
     if distributed.main_says((rdir / "report.json").is_file()):
         say(f"run {rdir.name} is finished: nothing to do")
@@ -224,7 +254,7 @@ def round_zero(run: Run, model) -> None:
     """The dense round: the set's cached dense run when it is this run's, else a dense
     training on the subset (another architecture, or another training recipe)."""
     cfg, entry, state = run.cfg, run.entry, run.state
-    if dense_is_reusable(run.setup, entry.meta):
+    if same_architecture(run.setup, entry.meta):  # reuse_problem() made sure seed and training agree
         weights = entry.dense()
         d = entry.meta["dense"]
         state.update(init={k[5:]: v for k, v in weights.items() if k.startswith("init.")},
@@ -232,7 +262,8 @@ def round_zero(run: Run, model) -> None:
                      model={k[8:]: v for k, v in weights.items() if k.startswith("trained.")},
                      reused=True, round0_seconds=0.0,
                      rounds=[{"round": 0, "density": 1.0, "steps": d["steps"], "samples": d["samples"],
-                              "val_acc": d["val_acc"], "test_acc": d["test_acc"], "subset_size": run.n}])
+                              "forwards": build_forwards(run), "val_acc": d["val_acc"], "test_acc": d["test_acc"],
+                              "subset_size": run.n}])
     else:
         p, t = cfg.prune, run.t
         state.setdefault("init", state_of(model))
@@ -247,7 +278,8 @@ def round_zero(run: Run, model) -> None:
         state.update(rewind=state["init"] if p.rewind_step == 0 else snap.state, model=state_of(model),
                      reused=False, round0_seconds=st.seconds,
                      rounds=[{"round": 0, "density": 1.0, "steps": st.steps, "samples": st.samples,
-                              **run.evaluate(model), "subset_size": len(run.initial)}])
+                              "forwards": forwards(st.samples, run.evaluated), **run.evaluate(model),
+                              "subset_size": len(run.initial)}])
     state.update(done=0, masks=full_masks(model), history={}, subset=run.initial, search_seconds=0.0,
                  search_done=False, retrained={})
     run.checkpoint()
@@ -260,30 +292,32 @@ def search_rounds(run: Run, model) -> None:
     rewind = {k: v.to(run.setup.device) for k, v in state["rewind"].items()}
     model.load_state_dict(state["model"])
     rounds, history, masks, subset = state["rounds"], state["history"], state["masks"], state["subset"]
-    for r in range(state["done"] + 1, 0 if state["search_done"] else p.rounds + 1):
+    for r in range(state["done"] + 1, 0 if state["search_done"] else p.n_rounds + 1):
         t0 = time.perf_counter()
         if run.resume is not None:  # killed inside this round: its masks were saved with the engine state
             masks = run.round_masks
         else:
-            masks = distributed.masks_on_main(model, masks, p.rate, p.out_rate, p.scope)
+            masks = distributed.masks_on_main(model, masks, p.round_rate, p.out_rate, p.scope)
             if p.search == "rewind":
                 model.load_state_dict(rewind)
         listeners = [EarlyBird(cfg, masks)] if p.early_bird else []
         st = train(model, t["x_train"], t["y_train"], subset, run.search_train, epochs=run.scaled_epochs(len(subset)),
                    seed=round_seed(cfg.seed, r), masks=masks, listeners=listeners, progress=run.progress,
-                   label=f"round {r}/{p.rounds}", checkpoint=lambda s: run.checkpoint(train=s, round_masks=masks),
+                   label=f"round {r}/{p.n_rounds}", checkpoint=lambda s: run.checkpoint(train=s, round_masks=masks),
                    resume=run.take_resume())
         rounds.append({"round": r, "density": density(masks), **run.evaluate(model), "steps": st.steps,
                        "samples": st.samples, "subset_size": len(subset), "stopped_early": st.stopped_early})
         history.update({f"round{r}.{k}": m for k, m in masks.items()})
         say(f"round {r}: {100 * density(masks):.2f} % of weights, val {100 * rounds[-1]['val_acc']:.2f} %, "
             f"test {100 * rounds[-1]['test_acc']:.2f} %, {st.steps:,} steps on {len(subset):,} samples")
+        rounds[-1]["forwards"] = forwards(st.samples, run.evaluated)
         if cfg.select.reprobe != "none" and cfg.select.subset == "prac":
-            flipped = torch.nonzero(prune_flips(model, masks, t["x_train"], p.rate, p.out_rate, p.scope)).flatten()
+            flipped = torch.nonzero(prune_flips(model, masks, t["x_train"], p.round_rate, p.out_rate, p.scope)).flatten()
             keep = subset if cfg.select.reprobe == "union" else run.hard
             subset = torch.unique(torch.cat([keep, flipped]))
+            rounds[-1]["forwards"] += 2 * run.n  # the probe predicts the training split twice
         reached = p.target_density is not None and density(masks) <= p.target_density
-        state.update(done=r, masks=masks, subset=subset, model=state_of(model), search_done=reached or r == p.rounds,
+        state.update(done=r, masks=masks, subset=subset, model=state_of(model), search_done=reached or r == p.n_rounds,
                      search_seconds=state["search_seconds"] + time.perf_counter() - t0)
         run.checkpoint()
         if reached:
@@ -313,7 +347,8 @@ def validate(run: Run, model) -> dict:
             res = retrain(cfg, run.t, rewind, masks, model, retrain_seed(cfg.seed, r), run.progress,
                           f"retrain round {r}", checkpoint=lambda s: run.checkpoint(train=s, retraining=r),
                           resume=resume)
-            done[str(r)] = {"round": r, "density": density(masks), **res, "weights": state_of(model)}
+            done[str(r)] = {"round": r, "density": density(masks), **res,
+                            "forwards": forwards(res["samples"], run.evaluated), "weights": state_of(model)}
             run.checkpoint()
             say(f"retrained round {r}'s ticket ({100 * density(masks):.2f} % of weights): val "
                 f"{100 * res['val_acc']:.2f} %, test {100 * res['test_acc']:.2f} %")
@@ -345,14 +380,24 @@ def amortise(entry: cache.Entry, run: str, use: dict) -> dict | None:
     return amortised_savings(entry.meta["dense"]["steps"], entry.uses())
 
 
+def build_forwards(run: Run) -> int:
+    """The set's build in forward-equivalents: its dense training, its flip probe and its
+    evaluation (recorded by sets built since the account counted compute)."""
+    d = run.entry.meta["dense"]
+    return d.get("forwards") or forwards(d["samples"], 2 * run.entry.meta["train_size"] + run.evaluated)
+
+
 def account_for(run: Run, chosen: dict) -> dict:
     """``report.json``: the rounds, the chosen ticket, and the account against full-data IMP."""
     cfg, state, entry, setup = run.cfg, run.state, run.entry, run.setup
     rounds = state["rounds"]
-    cost = account(rounds, reused=state["reused"], build_steps=entry.meta["dense"]["steps"],
-                   charge_build=cfg.select.subset == "prac" or state["reused"],
-                   full_round=steps_for(cfg.train.epochs, run.n, cfg.train.batch_size),
-                   retrain_steps=sum(c["steps"] for c in chosen["candidates"]))
+    full_round = steps_for(cfg.train.epochs, run.n, cfg.train.batch_size)
+    cost = account(rounds, reused=state["reused"],
+                   build={"steps": entry.meta["dense"]["steps"], "forwards": build_forwards(run)},
+                   charge_build=cfg.select.subset == "prac" or state["reused"], full_round=full_round,
+                   full_round_forwards=forwards(min(full_round * cfg.train.batch_size, round(cfg.train.epochs * run.n)),
+                                                run.evaluated),
+                   retrains=chosen["candidates"])
     amortised = None
     if cfg.select.subset == "prac":
         amortised = amortise(entry, run.rdir.name, {"run": run.rdir.name, "model": setup.model.name,

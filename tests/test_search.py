@@ -8,7 +8,7 @@ from prac.build import build_prac
 from prac.config import load_config
 from prac.errors import PracError
 from prac.prune import density
-from prac.search import dense_is_reusable, find_ticket
+from prac.search import find_ticket, reuse_problem, same_architecture
 from prac.setup import from_config
 
 
@@ -82,9 +82,30 @@ def test_a_set_built_before_a_config_field_existed_still_serves_its_dense_run(bu
     older = {**entry.meta, "config": {**entry.meta["config"]}}
     older["config"]["train"] = {k: v for k, v in older["config"]["train"].items() if k != "precision"}
     older["config"]["model"] = {k: v for k, v in older["config"]["model"].items() if k != "width"}
-    assert dense_is_reusable(from_config(cfg), older)
+    assert same_architecture(from_config(cfg), older) and reuse_problem(from_config(cfg), older) is None
     older["config"]["train"] = {**older["config"]["train"], "lr": 0.5}
-    assert not dense_is_reusable(from_config(cfg), older)
+    assert "changes train.*" in reuse_problem(from_config(cfg), older)
+
+
+@pytest.mark.parametrize("change, says", [
+    ("seed=1", "changes seed; the set's dense run is round 0"),
+    ("train.lr=0.001", "changes train.*"),
+    ("select.threshold=3", "selected with select.threshold=0 and this run asks select.threshold=3"),
+    ("prune.rate=0.3", "prune.rate=0.2 and this run asks prune.rate=0.3"),
+])
+def test_reuse_that_would_silently_go_wrong_is_refused_before_anything_is_written(built, change, says):
+    cfg, entry, root = built
+    other = load_config(None, ["train.epochs=4", "prune.rounds=2", "dataset.train_limit=600", change])
+    with pytest.raises(PracError, match=says.replace(".", r"\.").replace("*", r"\*")) as e:
+        search(other, entry, root)
+    assert "\n" not in str(e.value) and not (root / "runs").exists()
+
+
+def test_another_architecture_may_change_seed_free_settings(built):
+    cfg, entry, _ = built
+    other = load_config(None, ["train.epochs=4", "prune.rounds=2", "dataset.train_limit=600", "model.name=mlp",
+                               "train.lr=0.002"])
+    assert not same_architecture(from_config(other), entry.meta) and reuse_problem(from_config(other), entry.meta) is None
 
 
 def test_the_trained_ticket_is_kept_and_scores_what_the_report_says(built):
@@ -122,3 +143,18 @@ def test_bisect_retrains_the_rounds_it_asks_and_counts_them_all(built):
     assert abs(s["iteration_savings_end_to_end"] - end_to_end) < 1e-12
     chosen = next(x for x in s["candidates"] if x["round"] == s["ticket"]["round"])
     assert chosen["test_acc"] == s["ticket_test_acc"] and chosen["density"] == s["final_density"]
+
+
+def test_amortised_savings_count_a_duplicate_search_once_and_a_refused_one_not_at_all(built, tmp_path):
+    from prac import cache
+
+    cfg, entry, root = built
+    first = search(cfg, entry, root)
+    # the same search from another artifact root, on the same set by its folder: a duplicate
+    elsewhere = search(cfg, cache.resolve(None, str(entry.path)), tmp_path / "other")
+    with pytest.raises(PracError):
+        search(load_config(None, ["train.epochs=4", "prune.rounds=2", "dataset.train_limit=600", "seed=3"]),
+               entry, root)
+    uses = entry.uses()
+    assert len(uses) == 1 and elsewhere["amortised"]["runs"] == 1
+    assert elsewhere["amortised"]["iteration_savings"] == first["iteration_savings"]

@@ -73,3 +73,37 @@ def test_transfer_bench_reuses_the_source_set_and_amortises_its_build(tmp_path, 
     assert abs(tr["amortised"]["iteration_savings"] - expect) < 1e-12 and tr["amortised"]["runs"] == 2
     assert abs(t["amortised_savings"] - expect) < 1e-12
     assert t["amortised_savings"] > t["iteration_savings"]   # sharing the build is what the cache is for
+
+
+def test_one_ticket_gets_one_accuracy_in_find_ticket_and_in_bench(tmp_path, tiny_overrides):
+    from pipelines.bench import retrained_rounds
+    from prac.build import build_prac
+    from prac.search import find_ticket
+    from prac.setup import from_config
+
+    cfg = load_config(None, tiny_overrides)
+    run = find_ticket(from_config(cfg), build_prac(from_config(cfg), tmp_path), tmp_path)
+    fresh = {k: v for k, v in run.items() if k != "candidates"}          # bench retrains it itself
+    last = retrained_rounds(cfg, fresh, tmp_path, None)[-1]
+    assert last["round"] == run["ticket"]["round"] and last["test_acc"] == run["ticket_test_acc"]
+
+
+def test_the_account_counts_every_pass(tmp_path, tiny_overrides):
+    from prac.build import build_prac
+    from prac.search import find_ticket
+    from prac.setup import from_config
+
+    cfg = load_config(None, tiny_overrides)
+    entry = build_prac(from_config(cfg), tmp_path)
+    r = find_ticket(from_config(cfg), entry, tmp_path)
+    data = from_config(cfg).data
+    n, evaluated = r["train_size"], len(data.y_val) + len(data.y_test)
+    c = r["compute"]
+    probe = 2 * n                                  # the refreshed flip probe predicts the training split twice
+    assert c["build"] == 3 * entry.meta["dense"]["samples"] + 2 * n + evaluated
+    assert c["own"] == sum(3 * x["samples"] + evaluated + probe for x in r["rounds"][1:])
+    assert c["charged"] == c["build"] + c["own"]
+    assert c["baseline"] == len(r["rounds"]) * (3 * cfg.train.epochs * n + evaluated)
+    assert c["retrains"] == sum(3 * x["samples"] + evaluated for x in r["candidates"])
+    assert abs(r["iteration_savings_compute"] - (1 - c["charged"] / c["baseline"])) < 1e-12
+    assert r["iteration_savings_compute"] < r["iteration_savings"]   # the probes are not free
