@@ -30,8 +30,8 @@ def image_shape(model: str, input_shape: tuple[int, ...]) -> tuple[int, int, int
 def check_width(cfg) -> float:
     """The ``model.width`` channel multiplier, refused unless positive."""
     width = float(getattr(cfg, "width", 1.0))
-    if not width > 0:
-        raise PracError(f"model.width={width} must be a positive channel multiplier, e.g. 0.25 or 1")
+    if not 0 < width <= 64:  # 64x VGG-16's channels is ~1e12 weights: no machine holds more
+        raise PracError(f"model.width={width} must be a positive channel multiplier up to 64; use e.g. 0.25 or 1")
     return width
 
 

@@ -44,4 +44,10 @@ def build_model(cfg: ModelConfig | str, input_shape: tuple[int, ...], num_classe
                         "check the dataset (one sample is D features or C×H×W pixels)")
     if int(num_classes) < 1:
         raise PracError(f"model {cfg.name} was asked for {num_classes} classes; the labels must have at least one class")
-    return MODELS[cfg.name](shape, int(num_classes), cfg)
+    try:
+        return MODELS[cfg.name](shape, int(num_classes), cfg)
+    except (RuntimeError, MemoryError) as e:  # torch's allocator: "can't allocate memory"
+        if "alloc" not in str(e).lower() and not isinstance(e, MemoryError):
+            raise
+        raise PracError(f"model {cfg.name} (model.width={cfg.width}, widths={list(cfg.widths)}) does not fit in "
+                        "memory; choose a smaller model.width or model.widths") from None
