@@ -52,10 +52,13 @@ def with_changes(cfg: Config, **groups) -> Config:
 def method_config(cfg: Config, method: str, prac_fraction: float) -> Config:
     base = cfg.prune.search_epochs or cfg.train.epochs
     if method == "full":  # plain IMP: every round trains the full split for train.epochs, rewinding
-        return with_changes(cfg, select={"subset": "full", "scale_epochs": True, "reprobe": "none"},
+        return with_changes(cfg, select={"subset": "full", "scale_epochs": True, "reprobe": "none", "size": "all"},
                             prune={"search": "rewind", "search_epochs": None, "early_bird": False,
-                                   "search_lr": None, "search_schedule": None})
+                                   "search_lr": None, "search_schedule": None, "search_budget": None,
+                                   "distill": 0.0})
     if method == "matched":  # full split, epochs cut so each round spends PrAC's steps (f^2 of a full round)
+        if cfg.prune.search_budget is not None:  # the budget fixes the steps whatever the subset
+            return with_changes(cfg, select={"subset": "full", "reprobe": "none"})
         return with_changes(cfg, select={"subset": "full", "scale_epochs": False, "reprobe": "none"},
                             prune={"search_epochs": base * prac_fraction ** 2})
     if method == "random":  # the probe only refines a PrAC set: the random control never reprobes
@@ -71,8 +74,11 @@ def retrained_rounds(cfg: Config, run: dict, out, progress, reinit: bool = False
     rdir = Path(run["run_dir"])
     cache_file = rdir / ("retrain_reinit.json" if reinit else "retrain.json")
     done = read_json(cache_file) if cache_file.is_file() else {}
+    # {round: {"test_acc", "val_acc"}}; files of older versions hold the test accuracy alone
+    done = {r: v if isinstance(v, dict) else {"test_acc": v, "val_acc": None} for r, v in done.items()}
     if not reinit:
-        done.update({str(c["round"]): c["test_acc"] for c in run.get("candidates", []) if str(c["round"]) not in done})
+        done.update({str(c["round"]): {"test_acc": c["test_acc"], "val_acc": c["val_acc"]}
+                     for c in run.get("candidates", []) if str(c["round"]) not in done})
     setup = from_config(cfg)
     dev = setup.device
     t = setup.tensors()
@@ -82,10 +88,11 @@ def retrained_rounds(cfg: Config, run: dict, out, progress, reinit: bool = False
     for x in run["rounds"]:
         r = x["round"]
         if r == 0:
-            results.append({"round": 0, "density": 1.0, "test_acc": run["dense_test_acc"], "steps": x["steps"]})
+            results.append({"round": 0, "density": 1.0, "test_acc": run["dense_test_acc"],
+                            "val_acc": run["rounds"][0]["val_acc"], "steps": x["steps"]})
             continue
         if only and r not in only:
-            results.append({"round": r, "density": x["density"], "test_acc": None, "steps": x["steps"]})
+            results.append({"round": r, "density": x["density"], "test_acc": None, "val_acc": None, "steps": x["steps"]})
             continue
         if str(r) not in done:
             masks = {k: m.to(dev) for k, m in round_masks(history, r).items()}
@@ -96,11 +103,11 @@ def retrained_rounds(cfg: Config, run: dict, out, progress, reinit: bool = False
                           f"retrain {'re-init ' if reinit else ''}round {r}",
                           checkpoint=lambda state: save_checkpoint(ckpt, {"train": state}),
                           resume=(load_checkpoint(ckpt) or {}).get("train"))
-            done[str(r)] = res["test_acc"]
+            done[str(r)] = {"test_acc": res["test_acc"], "val_acc": res["val_acc"]}
             if distributed.is_main():
                 write_json(cache_file, done)
                 remove_checkpoint(ckpt)
-        results.append({"round": r, "density": x["density"], "test_acc": done[str(r)], "steps": x["steps"]})
+        results.append({"round": r, "density": x["density"], **done[str(r)], "steps": x["steps"]})
     distributed.barrier()  # rank 0's retrain cache is complete before any rank reads it again
     return results
 
@@ -135,7 +142,8 @@ def run_seed(cfg: Config, out, progress, methods=METHODS, only: set[int] | None 
         run = find_ticket(from_config(mcfg), entry, out, progress)
         if method == "full":
             # full-data IMP's rounds already are its tickets trained on the full split
-            rounds = [{"round": x["round"], "density": x["density"], "test_acc": x["test_acc"], "steps": x["steps"]}
+            rounds = [{"round": x["round"], "density": x["density"], "test_acc": x["test_acc"], "val_acc": x["val_acc"],
+                       "steps": x["steps"]}
                       for x in run["rounds"]]
         else:
             rounds = retrained_rounds(mcfg, run, out, progress, only=only)

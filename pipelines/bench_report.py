@@ -29,8 +29,10 @@ def summarise(per_seed: list[dict]) -> dict:
         for i in range(n_rounds):
             accs = [r["rounds"][i]["test_acc"] for r in runs]
             mean, std = _mean_std(accs) if None not in accs else (None, None)
+            vals = [r["rounds"][i].get("val_acc") for r in runs]   # what method choices are made on
+            vmean, vstd = _mean_std(vals) if None not in vals else (None, None)
             rounds.append({"round": i, "density": statistics.fmean(r["rounds"][i]["density"] for r in runs),
-                           "test_acc_mean": mean, "test_acc_std": std,
+                           "test_acc_mean": mean, "test_acc_std": std, "val_acc_mean": vmean, "val_acc_std": vstd,
                            "steps": round(statistics.fmean(r["rounds"][i]["steps"] for r in runs))})
         walls = [r["wall_seconds"] for r in runs if r["wall_seconds"] is not None]
         label = LABELS[m] if m != "transfer" else f"PrAC IMP with {runs[0]['source_model']}'s set"

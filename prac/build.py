@@ -28,7 +28,7 @@ from prac.engine import TrainStats, evaluate, train
 from prac.errors import PracError
 from prac.progress import say
 from prac.report import forwards
-from prac.select import prac_indices, prune_flips
+from prac.select import prac_indices, predict, prune_flips
 from prac.setup import Setup, Snapshot, state_of
 from prac.track import ForgettingTracker
 
@@ -71,7 +71,11 @@ def build_prac(setup: Setup, out=None, progress=None) -> cache.Entry:
     tracker = ForgettingTracker(data.train_size, device=setup.device)
     stats, rewind = dense_run(setup, model, t, tracker, init, ckpt, saved, progress)
     start = time.perf_counter() - stats.seconds
-    flipped = prune_flips(model, None, t["x_train"], cfg.prune.round_rate, cfg.prune.out_rate, cfg.prune.scope)
+    # the dense network's logits on the training split: the probe's reference predictions, and
+    # the soft targets of a distilling search (prune.distill), cached with the set
+    logits = predict(model, t["x_train"], logits=True)
+    flipped = prune_flips(model, None, t["x_train"], cfg.prune.round_rate, cfg.prune.out_rate, cfg.prune.scope,
+                          reference=logits.argmax(1))
     index = prac_indices(tracker.forgetting_events.cpu(), tracker.never_learned.cpu(), flipped, cfg.select.threshold)
     seconds = time.perf_counter() - start
     if len(index) == 0:
@@ -83,7 +87,7 @@ def build_prac(setup: Setup, out=None, progress=None) -> cache.Entry:
                     val_acc=evaluate(model, t["x_val"], t["y_val"]), test_acc=evaluate(model, t["x_test"], t["y_test"]))
     tstats = {"index": index, "forgetting_events": tracker.forgetting_events, "never_learned": tracker.never_learned,
               "prune_flipped": flipped, "presentations": tracker.presentations,
-              "first_learned": tracker.first_learned}
+              "first_learned": tracker.first_learned, "dense_logits": logits}
     dense = {**{f"init.{k}": v for k, v in init.items()}, **{f"rewind.{k}": v for k, v in rewind.items()},
              **{f"trained.{k}": v for k, v in state_of(model).items()}}
     if distributed.is_main():

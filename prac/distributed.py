@@ -119,12 +119,13 @@ def shard(global_idx: torch.Tensor) -> torch.Tensor:
 
 
 def gather_strided(local: torch.Tensor, n: int) -> torch.Tensor:
-    """The length-``n`` vector whose positions ``r::world`` rank ``r`` computed as ``local``:
-    zeros with this rank's positions filled, summed over ranks (integer, so exact). Stays on
-    ``local``'s device without a host synchronisation."""
+    """The length-``n`` tensor whose rows ``r::world`` rank ``r`` computed as ``local``:
+    zeros with this rank's rows filled, summed over ranks (exact: every element is one
+    rank's value plus zeros). Stays on ``local``'s device without a host synchronisation."""
     if not active():
         return local
-    full = torch.zeros(n, dtype=torch.int64 if local.dtype == torch.int64 else torch.int32, device=local.device)
+    dtype = local.dtype if local.is_floating_point() else torch.int64 if local.dtype == torch.int64 else torch.int32
+    full = torch.zeros((n, *local.shape[1:]), dtype=dtype, device=local.device)
     full[rank()::world_size()] = local.to(full.dtype)
     return all_reduce_sum(full).to(local.dtype)
 

@@ -81,8 +81,9 @@ def markdown(r: dict) -> str:
     lines = [
         f"# Ticket search: {r['model']} on {r['dataset']}",
         "",
-        f"- subset: {r['subset']} — {r['prac_size']} of {r['train_size']} training samples "
-        f"({100 * r['prac_size'] / r['train_size']:.1f} %), PrAC set {r['prac_key'][:12]} built with {r['source_model']}",
+        f"- subset: {r['subset']} — {r.get('subset_size', r['prac_size']):,} of {r['train_size']:,} training samples "
+        f"({100 * r.get('subset_size', r['prac_size']) / r['train_size']:.1f} %); PrAC set {r['prac_key'][:12]} "
+        f"({r['prac_size']:,} samples) built with {r['source_model']}",
         f"- dense network: test accuracy {_pct(r['dense_test_acc'])} %",
         ticket_line(r),
         f"- optimizer steps of the search: {r['steps_total']:,} (round 0 {r['dense_steps']:,}"

@@ -44,7 +44,7 @@ from prac.errors import PracError
 from prac.progress import say
 from prac.prune import Masks, density, full_masks, hamming
 from prac.report import account, amortised_savings, forwards, write_report
-from prac.select import prune_flips, random_indices
+from prac.select import budget_subset, hardness, predict, prune_flips, random_indices
 from prac.setup import Setup, Snapshot, state_of
 from prac.store import read_json, save_tensors, write_json
 from prac.validate import choose, retrain, retrain_seed, round_seed
@@ -57,7 +57,7 @@ HISTORY = "masks.safetensors"          # every round's masks: round<r>.<name>
 
 # Bumped whenever the search's code changes what a configuration computes, so that a
 # cached run from older code is never served as this code's result.
-SEARCH_VERSION = 4  # 4: retrain seeds follow prac.validate.retrain_seed (as prac bench's)
+SEARCH_VERSION = 5  # 5: the search budget and a budget-sized subset by default (4: retrain seeds as prac bench)
 
 
 class EarlyBird:
@@ -88,10 +88,16 @@ def run_name(setup: Setup, prac_key: str) -> str:
     return f"{setup.model.name}-{cfg.select.subset}-{h[:12]}"
 
 
-def subset_for(cfg: Config, stats: dict[str, torch.Tensor], n: int) -> torch.Tensor:
+def subset_for(cfg: Config, stats: dict[str, torch.Tensor], labels: torch.Tensor, size: int | None) -> torch.Tensor:
+    """The first round's training subset: the PrAC set (or, with ``select.size=budget``, the
+    ``size`` samples built around it), a random subset of the same size, or everything."""
+    n = len(labels)
     index = stats["index"]
+    if size is not None and cfg.select.subset == "prac":
+        score = hardness(stats["forgetting_events"], stats["never_learned"], stats["prune_flipped"])
+        index = budget_subset(index, score, labels, size, cfg.seed)
     if cfg.select.subset == "random":
-        return random_indices(n, len(index), cfg.seed)
+        return random_indices(n, len(index) if size is None else size, cfg.seed)
     if cfg.select.subset == "full":
         return torch.arange(n)
     return index
@@ -153,6 +159,20 @@ def resumable(rdir) -> tuple[Config, cache.Entry, Path]:
     return load_config(None, [], base=started["config"]), cache.resolve(root, started["prac_key"]), root
 
 
+def teacher_logits(setup: Setup, entry: cache.Entry, stats: dict, t: dict) -> torch.Tensor:
+    """The dense network's logits on the training split (prune.distill's soft targets):
+    cached with the set, or, for a set built before they were, predicted once by its cached
+    dense weights when this run has the set's architecture."""
+    if "dense_logits" in stats:
+        return stats["dense_logits"]
+    if not same_architecture(setup, entry.meta):
+        raise PracError(f"PrAC set {entry.key[:12]} was built before prac cached the dense network's logits, which "
+                        "prune.distill needs for another architecture; remove it (`prac cache rm`) and build it again")
+    dense = setup.new_model()
+    dense.load_state_dict({k[8:]: v for k, v in entry.dense().items() if k.startswith("trained.")})
+    return predict(dense, t["x_train"], logits=True)
+
+
 class Run:
     """A ticket search in progress: its folder, its state (checkpointed after every round,
     epoch and retrain, so a killed run continues exactly where it was) and its budget."""
@@ -173,10 +193,19 @@ class Run:
         self.t = setup.tensors()
         self.n = setup.data.train_size
         self.stats = stats
-        self.initial = subset_for(self.cfg, self.stats, self.n)
+        b = self.cfg.train.batch_size
+        self.full_round = steps_for(self.cfg.train.epochs, self.n, b)
+        budget = self.cfg.prune.search_budget
+        self.round_steps = None if budget is None else max(1, round(budget * self.full_round))
+        # select.size=budget: one pass of a round's steps over distinct samples
+        self.size = self.round_steps * b if self.cfg.select.size == "budget" else None
+        self.initial = subset_for(self.cfg, self.stats, setup.data.y_train, self.size)
         self.hard = torch.nonzero((self.stats["forgetting_events"] > entry.meta["threshold"])
                                   | self.stats["never_learned"]).flatten()
         p = self.cfg.prune
+        self.teacher = None
+        if p.distill > 0:
+            self.teacher = (teacher_logits(setup, entry, stats, self.t).to(setup.device), p.distill)
         self.search_train = dataclasses.replace(self.cfg.train, lr=p.search_lr or self.cfg.train.lr,
                                                 schedule=p.search_schedule or self.cfg.train.schedule)
 
@@ -196,11 +225,27 @@ class Run:
         how many steps it takes, so the PrAC search and its random control always spend the
         same steps."""
         cfg = self.cfg
+        if self.round_steps is not None and base is None:  # prune.search_budget: a fixed share of a full round
+            return self.round_steps / math.ceil(size / cfg.train.batch_size)
         base = base or cfg.prune.search_epochs or cfg.train.epochs
         if not cfg.select.scale_epochs:
             return base
         steps = steps_for(base * len(self.initial) / self.n, len(self.initial), cfg.train.batch_size)
         return steps / math.ceil(size / cfg.train.batch_size)
+
+    def refreshed(self, subset: torch.Tensor, flipped: torch.Tensor) -> torch.Tensor:
+        """The next round's pool after a reprobe: the flips of the current ticket added to the
+        pool (union) or to the hard-to-memorize samples (refresh); with select.size=budget,
+        brought back to the budget around them."""
+        keep = subset if self.cfg.select.reprobe == "union" else self.hard
+        pool = torch.unique(torch.cat([keep, flipped]))
+        if self.size is None:
+            return pool
+        st = self.stats
+        now = torch.zeros(self.n, dtype=torch.bool)
+        now[flipped] = True
+        score = hardness(st["forgetting_events"], st["never_learned"], now)
+        return budget_subset(pool, score, self.setup.data.y_train, self.size, self.cfg.seed + 1 + self.state["done"])
 
     def evaluate(self, model) -> dict:
         t = self.t
@@ -272,7 +317,7 @@ def round_zero(run: Run, model) -> None:
         st = train(model, t["x_train"], t["y_train"], run.initial, run.search_train,
                    epochs=run.scaled_epochs(len(run.initial), cfg.train.epochs),
                    seed=round_seed(cfg.seed, 0), listeners=[snap], progress=run.progress, label="round 0 (dense)",
-                   checkpoint=lambda s: run.checkpoint(train=s), resume=run.take_resume())
+                   checkpoint=lambda s: run.checkpoint(train=s), resume=run.take_resume(), teacher=run.teacher)
         if p.rewind_step > st.steps:
             raise PracError(f"prune.rewind_step={p.rewind_step} is beyond round 0's {st.steps} steps; lower it")
         state.update(rewind=state["init"] if p.rewind_step == 0 else snap.state, model=state_of(model),
@@ -304,7 +349,7 @@ def search_rounds(run: Run, model) -> None:
         st = train(model, t["x_train"], t["y_train"], subset, run.search_train, epochs=run.scaled_epochs(len(subset)),
                    seed=round_seed(cfg.seed, r), masks=masks, listeners=listeners, progress=run.progress,
                    label=f"round {r}/{p.n_rounds}", checkpoint=lambda s: run.checkpoint(train=s, round_masks=masks),
-                   resume=run.take_resume())
+                   resume=run.take_resume(), teacher=run.teacher)
         rounds.append({"round": r, "density": density(masks), **run.evaluate(model), "steps": st.steps,
                        "samples": st.samples, "subset_size": len(subset), "stopped_early": st.stopped_early})
         history.update({f"round{r}.{k}": m for k, m in masks.items()})
@@ -313,8 +358,7 @@ def search_rounds(run: Run, model) -> None:
         rounds[-1]["forwards"] = forwards(st.samples, run.evaluated)
         if cfg.select.reprobe != "none" and cfg.select.subset == "prac":
             flipped = torch.nonzero(prune_flips(model, masks, t["x_train"], p.round_rate, p.out_rate, p.scope)).flatten()
-            keep = subset if cfg.select.reprobe == "union" else run.hard
-            subset = torch.unique(torch.cat([keep, flipped]))
+            subset = run.refreshed(subset, flipped)
             rounds[-1]["forwards"] += 2 * run.n  # the probe predicts the training split twice
         reached = p.target_density is not None and density(masks) <= p.target_density
         state.update(done=r, masks=masks, subset=subset, model=state_of(model), search_done=reached or r == p.n_rounds,
@@ -391,7 +435,7 @@ def account_for(run: Run, chosen: dict) -> dict:
     """``report.json``: the rounds, the chosen ticket, and the account against full-data IMP."""
     cfg, state, entry, setup = run.cfg, run.state, run.entry, run.setup
     rounds = state["rounds"]
-    full_round = steps_for(cfg.train.epochs, run.n, cfg.train.batch_size)
+    full_round = run.full_round
     cost = account(rounds, reused=state["reused"],
                    build={"steps": entry.meta["dense"]["steps"], "forwards": build_forwards(run)},
                    charge_build=cfg.select.subset == "prac" or state["reused"], full_round=full_round,
@@ -406,7 +450,7 @@ def account_for(run: Run, chosen: dict) -> dict:
     return {
         "dataset": setup.data.kind, "model": setup.model.name, "source_model": entry.meta["model"],
         "prac_key": entry.key, "subset": cfg.select.subset, "seed": cfg.seed,
-        "prac_size": len(run.initial), "train_size": run.n,
+        "prac_size": entry.meta["prac_size"], "subset_size": len(run.initial), "train_size": run.n,
         "dense_test_acc": rounds[0]["test_acc"], "dense_val_acc": rounds[0]["val_acc"],
         "final_density": chosen["density"], "ticket_test_acc": chosen["test_acc"],
         "ticket": {k: v for k, v in chosen.items() if k != "candidates"},

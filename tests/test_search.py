@@ -58,7 +58,7 @@ def test_reuse_for_another_architecture_trains_round_0_on_the_subset(built):
                                "model.name=mlp", "model.widths=[32]"])
     r = search(other, entry, root)
     assert r["source_model"] == "lenet_300_100" and r["model"] == "mlp"
-    assert r["rounds"][0]["subset_size"] == entry.meta["prac_size"] < 600
+    assert r["rounds"][0]["subset_size"] == r["subset_size"] < 600
 
 
 @pytest.mark.parametrize("mode", ["union", "refresh"])
@@ -67,6 +67,7 @@ def test_reprobe_modes_shape_the_subset(built, mode):
     st = entry.stats()
     hard = int(((st["forgetting_events"] > 0) | st["never_learned"]).sum())
     c = load_config(None, ["train.epochs=4", "prune.rounds=3", "dataset.train_limit=600", "prune.search=finetune",
+                           "select.size=all", "prune.search_budget=null",
                            f"select.reprobe={mode}"])
     sizes = [x["subset_size"] for x in search(c, entry, root)["rounds"][1:]]
     assert sizes[0] == entry.meta["prac_size"]
@@ -135,7 +136,7 @@ def test_bisect_retrains_the_rounds_it_asks_and_counts_them_all(built):
     assert [x["round"] for x in r["candidates"]] == [4] and r["ticket"]["winning"] and r["ticket"]["round"] == 4
     strict = load_config(None, ["train.epochs=4", "prune.rounds=4", "dataset.train_limit=600",
                                 "prune.validate=bisect", "prune.tolerance=0", "prune.rate=0.9"])
-    s = search(strict, entry, root)
+    s = search(strict, build_prac(from_config(strict), root), root)       # a set probed at its own rate
     asked = [x["round"] for x in s["candidates"]]
     assert asked[0] == 4 and len(asked) == len(set(asked)) <= 3
     assert s["retrain_steps"] == sum(x["steps"] for x in s["candidates"]) == len(asked) * s["baseline_dense_steps"]
@@ -158,3 +159,33 @@ def test_amortised_savings_count_a_duplicate_search_once_and_a_refused_one_not_a
     uses = entry.uses()
     assert len(uses) == 1 and elsewhere["amortised"]["runs"] == 1
     assert elsewhere["amortised"]["iteration_savings"] == first["iteration_savings"]
+
+
+def test_a_step_budget_fixes_every_rounds_steps_and_sizes_the_subset(built):
+    cfg, entry, root = built
+    over = ["train.epochs=4", "prune.rounds=2", "dataset.train_limit=600", "prune.search_budget=0.1"]
+    r = search(load_config(None, over + ["select.size=budget"]), entry, root)
+    full_round = 4 * 19                                           # 600 samples at batch 32, 4 epochs
+    steps = round(0.1 * full_round)
+    assert [x["steps"] for x in r["rounds"][1:]] == [steps, steps]
+    assert [x["subset_size"] for x in r["rounds"][1:]] == [steps * 32] * 2     # one pass of the budget
+    rnd = search(load_config(None, over + ["select.size=budget", "select.subset=random", "select.reprobe=none"]),
+                 entry, root)
+    assert [x["steps"] for x in rnd["rounds"][1:]] == [steps, steps] and rnd["subset_size"] == steps * 32
+    whole = search(load_config(None, over + ["select.size=all"]), entry, root)           # the PrAC set as it is, the same steps
+    assert whole["rounds"][1]["subset_size"] == entry.meta["prac_size"]
+    assert [x["steps"] for x in whole["rounds"][1:]] == [steps, steps]
+
+
+def test_distillation_needs_no_new_set_for_the_same_architecture(built):
+    cfg, entry, root = built
+    r = search(load_config(None, ["train.epochs=4", "prune.rounds=1", "dataset.train_limit=600",
+                                  "prune.distill=0.5"]), entry, root)
+    assert r["config"]["prune"]["distill"] == 0.5 and "dense_logits" in entry.stats()
+    from prac.select import predict
+
+    setup = from_config(cfg)
+    dense = setup.new_model()
+    dense.load_state_dict({k[8:]: v for k, v in entry.dense().items() if k.startswith("trained.")})
+    logits = entry.stats()["dense_logits"]                        # the cached dense network's own predictions
+    assert logits.shape == (600, 10) and torch.equal(logits.argmax(1), predict(dense, setup.tensors()["x_train"]))

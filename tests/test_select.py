@@ -45,3 +45,31 @@ def test_prune_flips_marks_samples_whose_prediction_changes_and_restores_weights
         m.fc.weight.mul_(torch.tensor([[1.0, 0.0], [0.0, 0.0]]))
     assert flips.tolist() == (predict(m, x) != before).tolist()
     assert flips.tolist() == [False, True, True]
+
+
+def test_budget_subset_keeps_every_member_and_tops_up_class_balanced():
+    from prac.select import budget_subset
+
+    labels = torch.tensor([0] * 50 + [1] * 30 + [2] * 20)
+    members = torch.tensor([0, 1, 2, 60])                       # three of class 0, one of class 1
+    score = torch.zeros(100)
+    out = budget_subset(members, score, labels, 16, seed=0)
+    assert len(out) == 16 and len(set(out.tolist())) == 16 and set(members.tolist()) <= set(out.tolist())
+    counts = torch.bincount(labels[out], minlength=3).tolist()
+    assert max(counts) - min(counts) <= 1                         # the members count towards their class
+    assert torch.equal(out, budget_subset(members, score, labels, 16, seed=0))   # deterministic
+    assert not torch.equal(out, budget_subset(members, score, labels, 16, seed=1))
+
+
+def test_budget_subset_of_many_members_is_balanced_and_covers_the_score_range():
+    from prac.select import budget_subset
+
+    labels = torch.arange(400) % 2
+    score = torch.arange(400).float()                            # 10 strata of 40 samples each
+    members = torch.arange(400)
+    out = budget_subset(members, score, labels, 40, seed=0)
+    assert len(out) == 40 and torch.bincount(labels[out]).tolist() == [20, 20]
+    strata = torch.bincount((score[out] // 40).long(), minlength=10)
+    assert strata.tolist() == [4] * 10                            # spread evenly over the range, not hardest-first
+    small = budget_subset(torch.tensor([1, 3, 5]), score, labels, 40, seed=0)   # class 1 members only
+    assert torch.bincount(labels[small]).tolist() == [20, 20]
