@@ -162,11 +162,20 @@ def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP
                                                          "found with the source model's PrAC set (--config is then a "
                                                          "transfer file, see configs/transfer_*.yaml; --set "
                                                          "source.KEY=V or target.KEY=V changes one side); speed: "
-                                                         "engine vs a bare PyTorch loop."),
+                                                         "engine vs a bare PyTorch loop; planted: tickets with a "
+                                                         "known answer (Plant 'n' Seek): --task, --densities and "
+                                                         "--methods oracle,random,shuffled,oneshot,imp,prac,"
+                                                         "random_subset,synflow; writes DIR/planted.json."),
               config: Optional[Path] = ConfigOpt, set_: Optional[List[str]] = SetOpt,
               seeds: int = typer.Option(1, "--seeds", min=1, help="Seeds to average over (seed .. seed+K-1)."),
-              methods: str = typer.Option("full,prac,random,matched,reinit", "--methods",
-                                          help="Comma-separated subset of: full, prac, random, matched, reinit."),
+              methods: Optional[str] = typer.Option(None, "--methods",
+                                                    help="Comma-separated subset of: full, prac, random, matched, "
+                                                         "reinit [default: all of them]; for planted: oracle, random, "
+                                                         "shuffled, oneshot, imp, prac, random_subset, synflow."),
+              task: str = typer.Option("circle", "--task", help="planted: circle, helix, relu or all (helix and "
+                                                                "relu are regression tasks, not supported yet)."),
+              densities: str = typer.Option("planted,0.01,0.1,0.5", "--densities",
+                                            help="planted: weight densities; 'planted' is the planted ticket's own."),
               eval_rounds: Optional[str] = typer.Option(None, "--eval-rounds", help="Retrain only these rounds' "
                                                         "tickets, e.g. 4,8,11,13 (default: every round)."),
               out: Optional[Path] = OutOpt, quiet: bool = QuietOpt):
@@ -176,11 +185,21 @@ def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP
 
     Data-parallel: `torchrun --nproc_per_node=K -m prac bench ...` (gloo on CPU, NCCL on GPU;
     train.batch_size is the global batch). bench speed measures one process and refuses torchrun."""
-    from pipelines.bench import run_bench
     from prac.progress import progress_bars
 
-    if what not in ("tickets", "transfer", "speed"):
-        raise PracError(f"unknown benchmark '{what}'; use tickets, transfer or speed")
+    if what not in ("tickets", "transfer", "speed", "planted"):
+        raise PracError(f"unknown benchmark '{what}'; use tickets, transfer, speed or planted")
+    if what == "planted":
+        from pipelines.planted import METHODS as PLANTED, run_planted
+
+        tasks = ["circle", "helix", "relu"] if task == "all" else [t.strip() for t in task.split(",")]
+        dens = [d.strip() for d in densities.split(",") if d.strip()]
+        chosen = [m.strip() for m in (methods or ",".join(PLANTED)).split(",") if m.strip()]
+        with progress_bars(not quiet) as bars:
+            run_planted(tasks, dens, chosen, seeds, out or Path("artifacts/planted"), bars)
+        return
+    from pipelines.bench import METHODS, run_bench
+
     source = None
     if what == "transfer":
         if config is None:
@@ -200,7 +219,7 @@ def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP
                 raise PracError(f"--eval-rounds names rounds {','.join(map(str, wrong))} that the search does not have; "
                                 f"use numbers from 1 to prune.rounds={cfg.prune.rounds}")
         run_bench("tickets" if what == "transfer" else what, cfg, seeds, out, bars,
-                  tuple(m.strip() for m in methods.split(",") if m.strip()), only, source)
+                  tuple(m.strip() for m in (methods or ",".join(METHODS)).split(",") if m.strip()), only, source)
 
 
 @app.command("export")

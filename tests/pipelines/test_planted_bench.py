@@ -1,0 +1,99 @@
+"""prac bench planted on a tiny circle task: the documented planted.json, the oracle's
+structure, the chance levels and layer collapse on hand-made masks, and the cache."""
+
+import json
+
+import pytest
+import torch
+
+from pipelines import planted as planted_bench
+from pipelines.planted import chance_levels, reachability, run_planted, structure
+from prac.errors import PracError
+from prac.synflow import synflow_masks
+
+TINY = {"task_kwargs": {"n_train": 600, "n_test": 200}, "recipe": {"train.epochs": 2}}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # tiny tensors: on the shared 2-core machines a second thread only costs
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_tiny_planted_bench_writes_the_documented_json_and_resumes(tmp_path, monkeypatch):
+    s = run_planted(["circle"], ["planted", "0.1"], ["oracle", "imp"], 1, tmp_path, **TINY)
+    b = json.loads((tmp_path / "planted.json").read_text())
+    assert {"tasks", "recipe", "seeds", "densities", "methods", "seconds", "hardware"} <= set(b)
+    assert b["densities"] == ["planted", "0.1"] and b["methods"] == ["oracle", "imp"]
+    t = b["tasks"]["circle"]
+    assert set(t) == {"planted", "methods", "prac_vs_imp"}
+    assert t["planted"]["edges"] == 108 and abs(t["planted"]["density"] - 108 / 20600) < 1e-12
+    assert set(t["methods"]) == {"oracle", "imp"}
+    assert "skipped" in t["methods"]["oracle"]["0.1"]          # the oracle exists at ρ* only, and says so
+    assert set(t["methods"]["imp"]) == {"planted", "0.1"}
+    for r in (t["methods"]["oracle"]["planted"], *t["methods"]["imp"].values()):
+        for m in ("density", "weak_test_acc", "strong_test_acc", "edge_precision", "edge_recall", "chance_recall",
+                  "chance_precision", "unit_recall", "layer_density_l1", "collapsed", "search_steps", "search_seconds"):
+            assert set(r[m]) == {"mean", "std", "values"} and len(r[m]["values"]) == 1
+        assert set(r["layer_densities"]) == set(t["planted"]["layer_densities"])
+    oracle = t["methods"]["oracle"]["planted"]
+    assert oracle["edge_recall"]["mean"] == 1.0 and oracle["edge_precision"]["mean"] == 1.0
+    assert oracle["unit_recall"]["mean"] == 1.0 and oracle["layer_density_l1"]["mean"] == 0.0
+    assert oracle["collapsed"]["mean"] == 0.0 and oracle["search_steps"]["mean"] == 0
+    imp = t["methods"]["imp"]["0.1"]
+    assert 0.1 <= imp["density"]["mean"] < 0.12 and imp["search_steps"]["mean"] > 0
+    assert (tmp_path / "planted.md").read_text().startswith("# Planted tickets")
+    for kind in ("weak", "recall", "layers"):
+        assert (tmp_path / f"planted_{kind}_circle.png").stat().st_size > 1000
+    # every (task, seed, method, density) result is its own file; a rerun reads them back
+    assert len(list((tmp_path / "planted-results").rglob("*.json"))) == 3
+    monkeypatch.setattr(planted_bench, "run_method", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rerun")))
+    again = run_planted(["circle"], ["planted", "0.1"], ["oracle", "imp"], 1, tmp_path, **TINY)
+    assert again["tasks"] == s["tasks"]
+
+
+def test_chance_levels_on_a_hand_made_mask():
+    planted = {"a": torch.tensor([[1, 1], [0, 0]], dtype=torch.bool),   # 2 planted of 4
+               "b": torch.tensor([[1, 0], [0, 0]], dtype=torch.bool)}   # 1 planted of 4
+    mask = {"a": torch.tensor([[1, 0], [0, 1]], dtype=torch.bool),      # density 1/2, 1 hit
+            "b": torch.tensor([[1, 1], [1, 1]], dtype=torch.bool)}      # density 1, 1 hit
+    c = chance_levels(mask, planted)
+    assert c["chance_recall"] == pytest.approx((2 * 0.5 + 1 * 1.0) / 3)
+    assert c["chance_precision"] == pytest.approx((2 * 0.5 + 1 * 1.0) / 6)    # 6 weights kept
+    s = structure(mask, planted)
+    assert s["edge_recall"] == pytest.approx(2 / 3) and s["edge_precision"] == pytest.approx(2 / 6)
+    assert s["unit_recall"] == pytest.approx(1 / 2)  # a's unit lost a planted edge, b's kept its one
+    assert s["layer_density_l1"] == pytest.approx(abs(0.5 - 0.5) + abs(1 - 0.25))
+
+
+def test_layer_collapse_on_hand_made_masks():
+    first = torch.tensor([[1, 0, 0], [0, 1, 0]], dtype=torch.bool)  # 3 inputs -> 2 units
+    cut = torch.tensor([[0, 0], [0, 0], [0, 0]], dtype=torch.bool)   # nothing leaves the 2 units
+    assert reachability([first, cut])["collapsed"] is True
+    # edges everywhere, but no path: layer 2 reads only unit 1, which layer 1 never feeds
+    a = torch.tensor([[1, 1], [0, 0]], dtype=torch.bool)
+    b = torch.tensor([[0, 1], [0, 1]], dtype=torch.bool)
+    r = reachability([a, b])
+    assert r["collapsed"] is True and r["outputs_reached"] == 0.0 and r["effective_share"] == 0.0
+    b[0, 0] = True
+    r = reachability([a, b])
+    assert r["collapsed"] is False and r["outputs_reached"] == 0.5 and r["effective_share"] == pytest.approx(3 / 5)
+
+
+def test_synflow_hits_the_density_and_only_shrinks():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+    m = synflow_masks(net, 0.25, (3,), rounds=10)
+    assert sum(int(x.sum()) for x in m.values()) == round(0.25 * 40)
+    assert reachability(list(m.values()))["collapsed"] is False  # SynFlow's point: no layer collapse
+
+
+def test_regression_tasks_and_bad_arguments_are_refused(tmp_path):
+    with pytest.raises(PracError, match="task helix is a regression task; prac's engine trains classifiers only"):
+        run_planted(["helix"], ["planted"], ["oracle"], 1, tmp_path)
+    with pytest.raises(PracError, match="unknown methods"):
+        run_planted(["circle"], ["planted"], ["magic"], 1, tmp_path)
+    with pytest.raises(PracError, match="density"):
+        run_planted(["circle"], ["1.5"], ["oracle"], 1, tmp_path)
