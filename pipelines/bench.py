@@ -55,7 +55,7 @@ def method_config(cfg: Config, method: str, prac_fraction: float) -> Config:
         return with_changes(cfg, select={"subset": "full", "scale_epochs": True, "reprobe": "none", "size": "all"},
                             prune={"search": "rewind", "search_epochs": None, "early_bird": False,
                                    "search_lr": None, "search_schedule": None, "search_budget": None,
-                                   "distill": 0.0})
+                                   "search_extend": 0, "distill": 0.0})
     if method == "matched":  # full split, epochs cut so each round spends PrAC's steps (f^2 of a full round)
         if cfg.prune.search_budget is not None:  # the budget fixes the steps whatever the subset
             return with_changes(cfg, select={"subset": "full", "reprobe": "none"})

@@ -151,6 +151,9 @@ class PruneConfig:
                                                                      "0.03: 90 % fewer steps than full IMP, the dense "
                                                                      "round included); null: search_epochs x |set|/N "
                                                                      "epochs (the PrAC paper's dynamic iterations)"})
+    search_extend: int = field(default=0, metadata={"help": "up to this many extra step budgets in a search round "
+                                                           "whose validation accuracy is more than prune.tolerance "
+                                                           "below the previous round's (0: a fixed budget)"})
     distill: float = field(default=0.0, metadata={"help": "weight of the dense network's soft targets (its logits, "
                                                         "cached with the PrAC set) in the search rounds' loss: 0 "
                                                         "trains on the labels only, 1 on the soft targets only"})
@@ -204,6 +207,8 @@ class PruneConfig:
             raise PracError(f"prune.search '{self.search}' is unknown; use rewind or finetune")
         if self.search_schedule not in (None, "constant", "cosine", "step"):
             raise PracError(f"prune.search_schedule '{self.search_schedule}' is unknown; use constant, cosine or step")
+        if not 0 <= self.search_extend <= 100:
+            raise PracError(f"prune.search_extend={self.search_extend} must be a count in [0, 100]; use e.g. 3, or 0")
         if not 0 <= self.distill <= 1:
             raise PracError(f"prune.distill={self.distill} must be a weight in [0, 1]; use e.g. 0.5, or 0 for none")
         if self.search_budget is not None and not 0 < self.search_budget <= 1:

@@ -39,7 +39,7 @@ import torch
 from prac import cache, distributed, paths
 from prac.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
 from prac.config import Config, digest, load_config, to_dict
-from prac.engine import evaluate, steps_for, train
+from prac.engine import TrainStats, evaluate, steps_for, train
 from prac.errors import PracError
 from prac.progress import say
 from prac.prune import Masks, density, full_masks, hamming
@@ -185,6 +185,9 @@ class Run:
         self.resume = None if saved is None else saved.pop("train", None)
         self.round_masks = None if saved is None else saved.pop("round_masks", None)
         self.retraining = None if saved is None else saved.pop("retraining", None)
+        # inside a round extended by prune.search_extend: which budget, and the figures before it
+        self.resume_chunk = 0 if saved is None else saved.pop("chunk", 0) or 0
+        self.resume_stats = None if saved is None else saved.pop("chunk_stats", None)
         if saved is not None:
             say(f"resuming run {rdir.name} after round {saved['done']}"
                 + ("" if self.resume is None else f", epoch {self.resume['epoch']} of the next training"))
@@ -345,17 +348,15 @@ def search_rounds(run: Run, model) -> None:
             masks = distributed.masks_on_main(model, masks, p.round_rate, p.out_rate, p.scope)
             if p.search == "rewind":
                 model.load_state_dict(rewind)
-        listeners = [EarlyBird(cfg, masks)] if p.early_bird else []
-        st = train(model, t["x_train"], t["y_train"], subset, run.search_train, epochs=run.scaled_epochs(len(subset)),
-                   seed=round_seed(cfg.seed, r), masks=masks, listeners=listeners, progress=run.progress,
-                   label=f"round {r}/{p.n_rounds}", checkpoint=lambda s: run.checkpoint(train=s, round_masks=masks),
-                   resume=run.take_resume(), teacher=run.teacher)
+        st, chunks, checks = train_round(run, model, masks, subset, r, rounds[-1]["val_acc"])
         rounds.append({"round": r, "density": density(masks), **run.evaluate(model), "steps": st.steps,
-                       "samples": st.samples, "subset_size": len(subset), "stopped_early": st.stopped_early})
+                       "samples": st.samples, "subset_size": len(subset), "stopped_early": st.stopped_early,
+                       "chunks": chunks})
         history.update({f"round{r}.{k}": m for k, m in masks.items()})
         say(f"round {r}: {100 * density(masks):.2f} % of weights, val {100 * rounds[-1]['val_acc']:.2f} %, "
-            f"test {100 * rounds[-1]['test_acc']:.2f} %, {st.steps:,} steps on {len(subset):,} samples")
-        rounds[-1]["forwards"] = forwards(st.samples, run.evaluated)
+            f"test {100 * rounds[-1]['test_acc']:.2f} %, {st.steps:,} steps on {len(subset):,} samples"
+            + (f" ({chunks} budgets)" if chunks > 1 else ""))
+        rounds[-1]["forwards"] = forwards(st.samples, run.evaluated + checks * len(t["y_val"]))
         if cfg.select.reprobe != "none" and cfg.select.subset == "prac":
             flipped = torch.nonzero(prune_flips(model, masks, t["x_train"], p.round_rate, p.out_rate, p.scope)).flatten()
             subset = run.refreshed(subset, flipped)
@@ -369,6 +370,36 @@ def search_rounds(run: Run, model) -> None:
     state["search_done"] = True
     if distributed.is_main():
         save_tensors(run.rdir / HISTORY, history)
+
+
+def train_round(run: Run, model, masks: Masks, subset: torch.Tensor, r: int, previous_val: float):
+    """Train round ``r``'s pruned network on ``subset`` for one step budget; with
+    ``prune.search_extend=K``, up to K more while its validation accuracy is more than
+    ``prune.tolerance`` below the previous round's (a round that pruned too much for its
+    budget gets more, an easy one no more). Returns the summed figures, the budgets spent
+    and the validation checks made (evaluations beyond the round's own)."""
+    cfg, p, t = run.cfg, run.cfg.prune, run.t
+    total, chunk, checks = None, run.resume_chunk, 0
+    if chunk:  # killed in an extension: the figures of the budgets before it were checkpointed
+        total = TrainStats(**run.resume_stats)
+    while True:
+        listeners = [EarlyBird(cfg, masks)] if p.early_bird else []
+        so_far = None if total is None else dataclasses.asdict(total)
+        st = train(model, t["x_train"], t["y_train"], subset, run.search_train, epochs=run.scaled_epochs(len(subset)),
+                   seed=round_seed(cfg.seed, r) + 100_003 * chunk, masks=masks, listeners=listeners,
+                   progress=run.progress, label=f"round {r}/{p.n_rounds}",
+                   checkpoint=lambda s: run.checkpoint(train=s, round_masks=masks, chunk=chunk, chunk_stats=so_far),
+                   resume=run.take_resume(), teacher=run.teacher)
+        if total is None:
+            total = st
+        else:
+            total += st
+        chunk += 1
+        if chunk > p.search_extend:
+            return total, chunk, checks
+        checks += 1
+        if evaluate(model, t["x_val"], t["y_val"]) >= previous_val - p.tolerance / 100:
+            return total, chunk, checks
 
 
 def round_masks(history: dict[str, torch.Tensor], r: int) -> Masks:

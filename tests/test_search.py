@@ -189,3 +189,19 @@ def test_distillation_needs_no_new_set_for_the_same_architecture(built):
     dense.load_state_dict({k[8:]: v for k, v in entry.dense().items() if k.startswith("trained.")})
     logits = entry.stats()["dense_logits"]                        # the cached dense network's own predictions
     assert logits.shape == (600, 10) and torch.equal(logits.argmax(1), predict(dense, setup.tensors()["x_train"]))
+
+
+# patched evaluations: 0.0 fails round 1's check against the dense network and makes round 1's
+# own accuracy 0, which round 2 then meets at once; 1.0 passes every check
+@pytest.mark.parametrize("val, chunks", [(0.0, [3, 1]), (1.0, [1, 1])])
+def test_a_round_whose_validation_falls_short_gets_more_budgets_up_to_the_cap(built, monkeypatch, val, chunks):
+    import prac.search as stage
+
+    cfg, entry, root = built
+    monkeypatch.setattr(stage, "evaluate", lambda *a, **k: val)   # every check fails (0.0) or passes (1.0)
+    c = load_config(None, ["train.epochs=4", "prune.rounds=2", "dataset.train_limit=600", "prune.search_budget=0.1",
+                           "prune.search_extend=2"])
+    r = search(c, entry, root)
+    budget = round(0.1 * 4 * 19)
+    assert [x["chunks"] for x in r["rounds"][1:]] == chunks
+    assert [x["steps"] for x in r["rounds"][1:]] == [c * budget for c in chunks]
