@@ -51,6 +51,7 @@ import prac
 from pipelines import planted_report
 from pipelines.bench_report import hardware
 from prac.config import digest, load_config
+from prac.search import SEARCH_VERSION
 from prac.data.planted import PlantedTask, make_task, strong_metric_calibrated
 from prac.errors import PracError
 from prac.models.planted import TASKS
@@ -81,7 +82,7 @@ MAX_ROUNDS = 25
 # only adds synchronisation. Measured on the shared 2-core machine under load: one 640-step
 # training 0.87 s on one thread, 3.8-5.9 s on two.
 THREADS = 1
-VERSION = 1        # bumped when a result's meaning changes, so stale cached results are not served
+VERSION = 2  # 2: full-data IMP and one-shot train plain full rounds (no step budget)
 
 
 def rounds_for(density: float) -> int:
@@ -233,7 +234,10 @@ class Case:
 def search_values(case: Case, method: str, density: float) -> dict:
     """The ``prac.find_ticket`` settings of a search method at ``density``."""
     n = rounds_for(density)
-    full = {"select.subset": "full", "prune.search": "rewind", "select.reprobe": "none"}
+    # plain IMP: every round trains the full split for train.epochs from the rewind point (no
+    # step budget, no extension, no distillation), as prac bench's full-data IMP
+    full = {"select.subset": "full", "prune.search": "rewind", "select.reprobe": "none", "select.size": "all",
+            "prune.search_budget": None, "prune.search_extend": 0, "prune.distill": 0.0}
     if method == "oneshot":
         return case.values(**full, **{"prune.schedule": "oneshot", "prune.target_density": density,
                                       "prune.rounds": 1, "prune.output_rate": oneshot_output_rate(density, n)})
@@ -338,7 +342,8 @@ def _run(tasks, labels, methods, seeds, out: Path, progress, recipe, task_kwargs
         raise PracError("the recipe cannot set seed: the bench runs seeds 0..seeds-1; use seeds=N")
     load_config(None, values=recipe)  # a bad key fails now, not after the first search
     task_kwargs = dict(task_kwargs or {})
-    key = digest("planted", VERSION, recipe, task_kwargs, SYNFLOW_ROUNDS)[:12]
+    # prac's SEARCH_VERSION: a result of older search code is never served as this code's
+    key = digest("planted", VERSION, SEARCH_VERSION, recipe, task_kwargs, SYNFLOW_ROUNDS)[:12]
     t0 = time.perf_counter()
     results, skipped = [], {}
     units = [(t, s, m, d) for t in tasks for s in range(seeds) for d in labels for m in methods]

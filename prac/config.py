@@ -151,7 +151,7 @@ class PruneConfig:
                                                                      "0.03: 90 % fewer steps than full IMP, the dense "
                                                                      "round included); null: search_epochs x |set|/N "
                                                                      "epochs (the PrAC paper's dynamic iterations)"})
-    search_extend: int = field(default=0, metadata={"help": "up to this many extra step budgets in a search round "
+    search_extend: int = field(default=1, metadata={"help": "up to this many extra step budgets in a search round "
                                                            "whose validation accuracy is more than prune.tolerance "
                                                            "below the previous round's (0: a fixed budget)"})
     distill: float = field(default=0.0, metadata={"help": "weight of the dense network's soft targets (its logits, "

@@ -57,7 +57,7 @@ HISTORY = "masks.safetensors"          # every round's masks: round<r>.<name>
 
 # Bumped whenever the search's code changes what a configuration computes, so that a
 # cached run from older code is never served as this code's result.
-SEARCH_VERSION = 5  # 5: the search budget and a budget-sized subset by default (4: retrain seeds as prac bench)
+SEARCH_VERSION = 6  # 6: prune.search_extend=1 by default (5: the step budget; 4: retrain seeds)
 
 
 class EarlyBird:

@@ -21,6 +21,10 @@ class ForgettingTracker:
     - ``presentations``: how often the sample was seen.
     """
 
+    # its update is per sample and every sample comes once per epoch, so the engine may hand
+    # it a whole epoch's batches in one call (prac.engine: one update instead of one per step)
+    merge_batches = True
+
     def __init__(self, num_samples: int, device: torch.device | str = "cpu"):
         self.num_samples = num_samples
         self.prev_correct = torch.zeros(num_samples, dtype=torch.bool, device=device)

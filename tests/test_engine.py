@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 from torch import nn
 
@@ -113,3 +114,80 @@ def test_engine_equals_the_textbook_loop_that_masks_gradients_too():
                             p.mul_(masks[names[id(p)]])
         for (n, p), q in zip(a.named_parameters(), b.parameters()):
             assert torch.equal(p, q), (opt_name, n)
+
+
+class PerBatch:
+    """A forgetting tracker fed one call per batch, as the listener protocol has it."""
+    merge_batches = False
+
+    def __init__(self, n):
+        from prac.track import ForgettingTracker
+        self.tracker = ForgettingTracker(n)
+
+    def on_epoch_start(self, epoch):
+        self.tracker.start_epoch(epoch)
+
+    def on_batch(self, indices, correct):
+        self.tracker.update(indices, correct)
+
+
+class Merged(Seen):
+    merge_batches = True
+
+
+def test_tracker_fed_once_per_epoch_ends_as_if_fed_per_batch():
+    from prac.prune import magnitude_masks
+    from prac.track import ForgettingTracker
+
+    x, y = data(200)
+    cfg = TrainConfig(batch_size=16, lr=0.05)
+    for subset, epochs in ((torch.arange(200), 3), (torch.arange(0, 200, 3), 2.5)):
+        merged, per_batch, seen, whole = ForgettingTracker(200), PerBatch(200), Seen(), Merged()
+        a, b = model(), model()
+        masks = magnitude_masks(a, None, rate=0.5, out_rate=0.2)
+        st = train(a, x, y, subset, cfg, epochs=epochs, seed=1, masks=masks, listeners=[merged, seen, whole])
+        train(b, x, y, subset, cfg, epochs=epochs, seed=1, masks=masks, listeners=[per_batch])
+        assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+        for k, v in merged.state_dict().items():
+            assert torch.equal(v, per_batch.tracker.state_dict()[k]), k
+        assert int(merged.presentations.sum()) == st.samples > 0
+        assert len(seen.idx) == st.steps                      # a plain listener still hears every batch
+        assert len(whole.idx) == math.ceil(st.epochs)        # a merging one once per epoch, in batch order
+        assert torch.equal(torch.cat(whole.idx), torch.cat(seen.idx))
+
+
+def test_a_subset_with_repeated_indices_is_fed_per_batch():
+    x, y = data()
+    whole = Merged()
+    st = train(model(), x, y, torch.tensor([1, 2, 2, 3, 4, 5]), TrainConfig(batch_size=2), epochs=2, seed=0,
+               listeners=[whole])
+    assert len(whole.idx) == st.steps == 6
+
+
+def test_distill_loss_mixes_labels_and_soft_targets():
+    import torch.nn.functional as F
+
+    from prac.engine import DISTILL_TEMPERATURE, distill_loss
+
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])
+    labels = torch.tensor([0, 1])
+    assert torch.allclose(distill_loss(logits, labels, logits * 7, 0.0), F.cross_entropy(logits, labels, reduction="sum"))
+    assert float(distill_loss(logits, labels, logits, 1.0)) == pytest.approx(0.0, abs=1e-6)   # the teacher itself
+    t = DISTILL_TEMPERATURE
+    teacher = torch.tensor([[0.0, 3.0, 0.0], [0.0, 0.0, 3.0]])
+    kl = (F.softmax(teacher / t, 1) * (F.log_softmax(teacher / t, 1) - F.log_softmax(logits / t, 1))).sum()
+    assert float(distill_loss(logits, labels, teacher, 1.0)) == pytest.approx(float(t * t * kl), rel=1e-5)
+
+
+def test_training_with_a_teacher_moves_the_student_towards_it():
+    from prac.config import TrainConfig
+    from prac.engine import train
+
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 5), torch.randint(0, 3, (64,))
+    teacher = torch.zeros(64, 3)
+    teacher[:, 2] = 8.0                                           # a teacher that always says class 2
+    net = torch.nn.Linear(5, 3)
+    train(net, x, y, torch.arange(64), TrainConfig(lr=0.05, batch_size=16), epochs=20, seed=0, teacher=(teacher, 1.0))
+    with torch.no_grad():
+        assert (net(x).argmax(1) == 2).float().mean() > 0.9        # it followed the teacher, not the labels

@@ -163,7 +163,8 @@ def test_amortised_savings_count_a_duplicate_search_once_and_a_refused_one_not_a
 
 def test_a_step_budget_fixes_every_rounds_steps_and_sizes_the_subset(built):
     cfg, entry, root = built
-    over = ["train.epochs=4", "prune.rounds=2", "dataset.train_limit=600", "prune.search_budget=0.1"]
+    over = ["train.epochs=4", "prune.rounds=2", "dataset.train_limit=600", "prune.search_budget=0.1",
+            "prune.search_extend=0"]
     r = search(load_config(None, over + ["select.size=budget"]), entry, root)
     full_round = 4 * 19                                           # 600 samples at batch 32, 4 epochs
     steps = round(0.1 * full_round)

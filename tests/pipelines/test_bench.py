@@ -11,7 +11,8 @@ from prac.config import load_config, load_transfer
 
 
 def test_tiny_bench_writes_consistent_figures_and_resumes_from_cache(tmp_path, tiny_overrides, monkeypatch):
-    cfg = load_config(None, tiny_overrides + ["prune.rounds=3"])
+    # a fixed budget per round (no extension), so the controls spend exactly PrAC's steps
+    cfg = load_config(None, tiny_overrides + ["prune.rounds=3", "prune.search_extend=0"])
     s = run_bench("tickets", cfg, 2, tmp_path, None)
     b = json.loads((tmp_path / "bench.json").read_text())
     assert set(b["methods"]) == {"full", "prac", "random", "matched", "reinit"}
@@ -93,7 +94,7 @@ def test_the_account_counts_every_pass(tmp_path, tiny_overrides):
     from prac.search import find_ticket
     from prac.setup import from_config
 
-    cfg = load_config(None, tiny_overrides)
+    cfg = load_config(None, tiny_overrides)                       # prune.search_extend=1: one check per round
     entry = build_prac(from_config(cfg), tmp_path)
     r = find_ticket(from_config(cfg), entry, tmp_path)
     data = from_config(cfg).data
@@ -101,7 +102,7 @@ def test_the_account_counts_every_pass(tmp_path, tiny_overrides):
     c = r["compute"]
     probe = 2 * n                                  # the refreshed flip probe predicts the training split twice
     assert c["build"] == 3 * entry.meta["dense"]["samples"] + 2 * n + evaluated
-    assert c["own"] == sum(3 * x["samples"] + evaluated + probe for x in r["rounds"][1:])
+    assert c["own"] == sum(3 * x["samples"] + evaluated + probe + len(data.y_val) for x in r["rounds"][1:])
     assert c["charged"] == c["build"] + c["own"]
     assert c["baseline"] == len(r["rounds"]) * (3 * cfg.train.epochs * n + evaluated)
     assert c["retrains"] == sum(3 * x["samples"] + evaluated for x in r["candidates"])
