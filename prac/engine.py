@@ -152,11 +152,6 @@ def merges_batches(listener) -> bool:
     return bool(getattr(listener, "merge_batches", False))
 
 
-def distinct(indices: torch.Tensor) -> bool:
-    """Whether no index repeats: a linear check for the usual sorted subset, else a sort."""
-    return bool((indices[1:] > indices[:-1]).all()) or len(torch.unique(indices)) == len(indices)
-
-
 def argmax_into(preds: torch.Tensor, start: int, logits: list[torch.Tensor]) -> int:
     """Write the predicted classes of the batches of ``logits`` to ``preds[start:]``, empty
     the list, and return where they end. One reduction for many batches: an argmax per step
@@ -248,7 +243,7 @@ def train(model: nn.Module, x: torch.Tensor | Pixels, y: torch.Tensor, indices: 
              for h in ("on_epoch_start", "on_batch", "on_step", "on_epoch_end")}
     # listeners fed once per epoch from a buffer of predictions (see the module docstring); a
     # repeated index would reach them twice in one call, so then every listener goes per batch
-    merged = world == 1 and distinct(indices)
+    merged = world == 1 and len(torch.unique(indices)) == n
     per_epoch = [l.on_batch for l in listeners if hasattr(l, "on_batch") and merged and merges_batches(l)]
     hooks["on_batch"] = [l.on_batch for l in listeners if hasattr(l, "on_batch") and not (merged and merges_batches(l))]
     preds = torch.empty(n, dtype=torch.long, device=device) if per_epoch else None
