@@ -269,7 +269,7 @@ _CLICK_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "Clic
 def main() -> None:
     """Console entry point: user errors become one line on stderr and exit status 2. Under
     torchrun it joins the process group first and leaves it at exit; errors name the rank."""
-    where, group = "", None
+    where, group, finished = "", None, False
     signal.signal(signal.SIGTERM, _terminate)
     try:
         if "RANK" in os.environ and "WORLD_SIZE" in os.environ:  # torchrun's environment; one process skips torch here
@@ -279,6 +279,7 @@ def main() -> None:
             where = f"[rank {group.rank()}] " if group.active() else ""
         # not standalone: click's usage errors come back here and get the same one-line form as ours
         code = app(standalone_mode=False)
+        finished = True
     except _CLICK_ERROR as e:
         if type(e).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
             ctx = getattr(e, "ctx", None)
@@ -296,8 +297,8 @@ def main() -> None:
     except (KeyboardInterrupt, typer.Abort):
         code = 130
     finally:
-        if group is not None:  # leave the process group this call joined
-            group.destroy()
+        if group is not None:  # leave the process group this call joined (all ranks together after a normal end)
+            group.destroy(sync=finished)
     if code == 130:  # typer turns Ctrl-C into exit code 130
         print(f"{where}interrupted; {_resume_hint()}", file=sys.stderr)
     sys.exit(code if isinstance(code, int) else 0)

@@ -49,8 +49,14 @@ def active() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
-def destroy() -> None:
+def destroy(sync: bool = True) -> None:
+    """Leave the process group. With ``sync`` (a run that ended normally on every rank) wait
+    for every rank first: a rank that tore gloo down while another was still finishing its
+    last collective made that one abort ("terminate called without an active exception")
+    now and then. After an error ranks may not all get here, so no barrier then."""
     if dist.is_available() and dist.is_initialized():
+        if sync and active():
+            dist.barrier()
         dist.destroy_process_group()
 
 
