@@ -96,3 +96,24 @@ def test_killed_at_five_points_and_resumed_equals_uninterrupted(tmp_path):
     assert ckpts() == []                                     # a finished run keeps no checkpoint
     assert_same(artifacts(ref), artifacts(out))
 
+
+
+def test_sigterm_names_the_checkpoint_and_the_resume_command_and_report_lists_the_run(tmp_path):
+    import time
+
+    out = tmp_path / "a"
+    env = {**os.environ, "PRAC_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
+    args = ["find-ticket", "-q", "--set", "train.epochs=30", "--set", "prune.rounds=30", "--out", str(out)]
+    proc = subprocess.Popen([sys.executable, "-m", "prac", *args], stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 240
+    while not list(out.glob("runs/*/checkpoint.safetensors")) and time.time() < deadline:   # inside the search
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-500:]
+    [rdir] = list((out / "runs").iterdir())
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("interrupted; its checkpoint is ") and f"prac find-ticket --resume {rdir}" in last
+    listed = subprocess.run([sys.executable, "-m", "prac", "report", "--out", str(out)], capture_output=True,
+                            text=True, env=env)
+    assert f"unfinished: {rdir.name} (a checkpoint)" in listed.stdout
