@@ -69,7 +69,7 @@ def test_two_process_build_covers_every_sample_once_per_epoch_and_matches_one_pr
 
 
 SCRIPT = '''
-import dataclasses, hashlib, json, sys
+import dataclasses, hashlib, json, os, sys
 import torch, torch.distributed as dist
 from prac import build as bp
 from prac.setup import from_config
@@ -125,8 +125,12 @@ entry = bp.build_prac(setup, sys.argv[1])
 mine.update(publish_calls=len(calls), entry=str(entry.path))
 got = everywhere(mine)
 if distributed.is_main():
-    print("RESULT " + json.dumps(got))
+    print("RESULT " + json.dumps(got), flush=True)
 distributed.destroy()
+# Leave without the interpreter's teardown: in the full suite, one rank of this script now
+# and then aborted there ("terminate called without an active exception", gloo's threads)
+# after every check had passed; not reproduced in isolation in 10 runs, under load either.
+os._exit(0)
 '''
 
 
