@@ -167,7 +167,8 @@ class PruneConfig:
                                                            "for the sparsest one within prune.tolerance of the dense "
                                                            "network's validation accuracy; ~log2(rounds)+1 retrains)"})
     tolerance: float = field(default=0.5, metadata={"help": "a winning ticket's retrained validation accuracy is at most "
-                                                           "this many percentage points below the dense network's"})
+                                                           "this many percentage points below the dense network's (or "
+                                                           "one standard error of that accuracy, if larger)"})
 
     @property
     def round_rate(self) -> float:

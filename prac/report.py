@@ -114,9 +114,9 @@ def markdown(r: dict) -> str:
 
 
 def ticket_line(r: dict) -> str:
-    t, tol = r["ticket"], r["config"]["prune"]["tolerance"]
-    verdict = (f"a winning ticket: validation accuracy within {tol} pp of the dense network's" if t["winning"] else
-               f"NOT a winning ticket: validation accuracy more than {tol} pp below the dense network's "
+    t, tol = r["ticket"], f"{r['config']['prune']['tolerance']} pp (or a standard error, if larger)"
+    verdict = (f"a winning ticket: validation accuracy within {tol} of the dense network's" if t["winning"] else
+               f"NOT a winning ticket: validation accuracy more than {tol} below the dense network's "
                f"({_pct(t['val_acc'])} vs {_pct(r['dense_val_acc'])} %)")
     return (f"- ticket: round {t['round']} ({100 * t['density']:.2f} % of weights), retrained on the full training "
             f"split: test accuracy {_pct(t['test_acc'])} %; {verdict}")

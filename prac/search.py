@@ -57,7 +57,7 @@ HISTORY = "masks.safetensors"          # every round's masks: round<r>.<name>
 
 # Bumped whenever the search's code changes what a configuration computes, so that a
 # cached run from older code is never served as this code's result.
-SEARCH_VERSION = 6  # 6: prune.search_extend=1 by default (5: the step budget; 4: retrain seeds)
+SEARCH_VERSION = 7  # 7: a winning ticket's margin is at least one standard error (6: search_extend=1)
 
 
 class EarlyBird:
@@ -430,7 +430,8 @@ def validate(run: Run, model) -> dict:
         return done[str(r)]
 
     dense_val = state["rounds"][0]["val_acc"]
-    best, winning, asked = choose(cfg.prune.validate, state["done"], dense_val, cfg.prune.tolerance, retrained)
+    best, winning, asked = choose(cfg.prune.validate, state["done"], dense_val, cfg.prune.tolerance, retrained,
+                                  n_val=len(run.t["y_val"]))
     chosen = done[str(best)]
     if distributed.is_main():
         masks = round_masks(state["history"], best)

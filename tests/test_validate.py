@@ -59,3 +59,14 @@ def test_bisect_rounds_on_every_winning_prefix(last):
         assert best == (k or None)
         assert len(asked) <= 1 + max(1, last).bit_length()
         assert len(set(asked)) == len(asked)    # no round is retrained twice
+
+
+def test_the_margin_is_the_tolerance_or_one_standard_error_of_a_small_validation_split():
+    from prac.validate import margin
+
+    assert margin(0.9, 0.5) == 0.005                                  # no split size: the tolerance
+    assert margin(0.88, 0.5, 5000) == 0.005                           # Fashion-MNIST: the tolerance (SE 0.46 pp)
+    assert margin(0.958, 0.5, 144) == pytest.approx(0.0167, abs=1e-4)           # digits: 2.4 images of 144
+    retrained, _ = asking({1: 0.951, 2: 0.94})
+    assert choose("bisect", 2, 0.958, 0.5, retrained, n_val=144)[:2] == (1, True)
+    assert choose("bisect", 2, 0.958, 0.5, retrained)[:2] == (1, False)
