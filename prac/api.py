@@ -37,6 +37,7 @@ from prac.config import Config, ModelConfig, _build as _from_plain, load_config,
 from prac.errors import PracError
 from prac.models import build_model
 from prac.models.base import PRUNABLE_ATTR
+from prac.prune import density
 from prac.search import TICKET, TRAINED, find_ticket as _search
 from prac.setup import Setup, from_arrays
 from prac.store import load_tensors, read_json
@@ -83,8 +84,7 @@ class Ticket:
 
     @property
     def density(self) -> float:
-        kept = sum(int(m.sum()) for m in self.masks.values())
-        return kept / sum(m.numel() for m in self.masks.values())
+        return density(self.masks)
 
     def model(self, trained: bool = True) -> nn.Module:
         """The sparse network on the CPU in eval mode: after its full-data retrain

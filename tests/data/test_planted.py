@@ -13,13 +13,7 @@ from prac.errors import PracError
 from prac.models.planted import TASKS, _match, helix, linears, pad, target_network
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # these tensors are tiny; on the shared 2-core machines a second thread costs ~50× per op
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

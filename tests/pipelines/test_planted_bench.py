@@ -14,13 +14,7 @@ from prac.synflow import synflow_masks
 TINY = {"task_kwargs": {"n_train": 600, "n_test": 200}, "recipe": {"train.epochs": 2}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # tiny tensors: on the shared 2-core machines a second thread only costs
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_tiny_planted_bench_writes_the_documented_json_and_resumes(tmp_path, monkeypatch):
