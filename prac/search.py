@@ -44,7 +44,8 @@ from prac.errors import PracError
 from prac.progress import say
 from prac.prune import Masks, density, full_masks, hamming
 from prac.report import account, amortised_savings, forwards, write_report
-from prac.select import budget_subset, hardness, predict, prune_flips, random_indices
+from prac.select import budget_subset, hardness, prune_flips, random_indices
+from prac.reuse import check_same_data, reuse_problem, same_architecture, teacher_logits
 from prac.setup import Setup, Snapshot, state_of
 from prac.store import read_json, save_tensors, write_json
 from prac.validate import choose, retrain, retrain_seed, round_seed
@@ -103,48 +104,6 @@ def subset_for(cfg: Config, stats: dict[str, torch.Tensor], labels: torch.Tensor
     return index
 
 
-def same_architecture(setup: Setup, meta: dict) -> bool:
-    """Whether the set was built with this run's network (registry config or user model)."""
-    if setup.model.user or meta.get("user_model"):
-        return meta.get("model_id") == setup.model.id
-    # rebuilt through the schema, so a field added since (at its default) does not count as a change
-    return load_config(None, [], base=meta["config"]).model == setup.cfg.model
-
-
-def reuse_problem(setup: Setup, meta: dict) -> str | None:
-    """Why ``setup`` cannot use the set ``meta`` describes, or None. The set fixes its
-    selection (threshold, probe) for every search; with the same architecture its dense
-    run *is* round 0, so training and seed must be the set's too (a changed seed would get
-    masks from a network trained with another seed, or an untrained one)."""
-    cfg = setup.cfg
-    built = load_config(None, [], base=meta["config"])
-    fixed = {"select.threshold": (built.select.threshold, cfg.select.threshold),
-             "prune.rate": (built.prune.round_rate, cfg.prune.round_rate), "prune.output_rate": (built.prune.out_rate, cfg.prune.out_rate),
-             "prune.scope": (built.prune.scope, cfg.prune.scope)}
-    for k, (theirs, mine) in fixed.items():
-        if theirs != mine:
-            return (f"PrAC set {meta['key'][:12]} was selected with {k}={theirs} and this run asks {k}={mine}, which "
-                    f"the cached set cannot honour; keep {k}={theirs}, or drop --prac (prac_set=) to build a set "
-                    "with the new value")
-    if not same_architecture(setup, meta):
-        return None  # another architecture: its round 0 trains on the subset (transfer)
-    changed = [k for k, a, b in (("seed", built.seed, cfg.seed), ("train.*", built.train, cfg.train),
-                                 ("prune.rewind_step", built.prune.rewind_step, cfg.prune.rewind_step)) if a != b]
-    if changed:
-        return (f"PrAC set {meta['key'][:12]} holds the dense run of seed={built.seed} with its own training recipe, "
-                f"and this run changes {', '.join(changed)}; the set's dense run is round 0 of every search with "
-                "this architecture, so to sweep seeds or recipes build one set per setting (drop --prac, or "
-                "prac_set=) or run `prac bench --seeds K`")
-    return None
-
-
-def check_same_data(entry: cache.Entry, fingerprint: str) -> None:
-    if entry.meta["fingerprint"] != fingerprint:
-        raise PracError(f"PrAC set {entry.key[:12]} was built on data with fingerprint {entry.meta['fingerprint'][:12]} "
-                        f"({entry.meta['dataset']}) but this run's data has fingerprint {fingerprint[:12]}; "
-                        "use the dataset settings it was built with, or build a PrAC set for this data")
-
-
 def resumable(rdir) -> tuple[Config, cache.Entry, Path]:
     """The config, PrAC set and artifact root of the run started in folder ``rdir``."""
     rdir = Path(rdir)
@@ -157,20 +116,6 @@ def resumable(rdir) -> tuple[Config, cache.Entry, Path]:
                         "Python by calling prac.find_ticket again with the same arguments")
     root = rdir.resolve().parent.parent  # <root>/runs/<run>
     return load_config(None, [], base=started["config"]), cache.resolve(root, started["prac_key"]), root
-
-
-def teacher_logits(setup: Setup, entry: cache.Entry, stats: dict, t: dict) -> torch.Tensor:
-    """The dense network's logits on the training split (prune.distill's soft targets):
-    cached with the set, or, for a set built before they were, predicted once by its cached
-    dense weights when this run has the set's architecture."""
-    if "dense_logits" in stats:
-        return stats["dense_logits"]
-    if not same_architecture(setup, entry.meta):
-        raise PracError(f"PrAC set {entry.key[:12]} was built before prac cached the dense network's logits, which "
-                        "prune.distill needs for another architecture; remove it (`prac cache rm`) and build it again")
-    dense = setup.new_model()
-    dense.load_state_dict({k[8:]: v for k, v in entry.dense().items() if k.startswith("trained.")})
-    return predict(dense, t["x_train"], logits=True)
 
 
 class Run:

@@ -8,7 +8,8 @@ from prac.build import build_prac
 from prac.config import load_config
 from prac.errors import PracError
 from prac.prune import density
-from prac.search import find_ticket, reuse_problem, same_architecture
+from prac.reuse import reuse_problem, same_architecture
+from prac.search import find_ticket
 from prac.setup import from_config
 
 
