@@ -24,7 +24,8 @@ import torch
 from prac import cache, distributed, paths
 from prac.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
 from prac.config import Config, digest, to_dict
-from prac.engine import TrainStats, evaluate, train
+from prac.curve import Curve
+from prac.engine import TrainStats, steps_for, train
 from prac.errors import PracError
 from prac.progress import say
 from prac.report import forwards
@@ -69,7 +70,7 @@ def build_prac(setup: Setup, out=None, progress=None) -> cache.Entry:
     model = setup.new_model()
     init = state_of(model)
     tracker = ForgettingTracker(data.train_size, device=setup.device)
-    stats, rewind = dense_run(setup, model, t, tracker, init, ckpt, saved, progress)
+    stats, rewind, dense = dense_run(setup, model, t, tracker, init, ckpt, saved, progress)
     start = time.perf_counter() - stats.seconds
     # the dense network's logits on the training split: the probe's reference predictions, and
     # the soft targets of a distilling search (prune.distill), cached with the set
@@ -83,15 +84,14 @@ def build_prac(setup: Setup, out=None, progress=None) -> cache.Entry:
         raise PracError("the PrAC set is empty (no sample was forgotten, never learned or flipped); "
                         "lower select.threshold or train fewer epochs")
 
-    meta = describe(setup, key, tracker, flipped, index, stats, seconds,
-                    val_acc=evaluate(model, t["x_val"], t["y_val"]), test_acc=evaluate(model, t["x_test"], t["y_test"]))
+    meta = describe(setup, key, tracker, flipped, index, stats, seconds, dense)
     tstats = {"index": index, "forgetting_events": tracker.forgetting_events, "never_learned": tracker.never_learned,
               "prune_flipped": flipped, "presentations": tracker.presentations,
               "first_learned": tracker.first_learned, "dense_logits": logits}
-    dense = {**{f"init.{k}": v for k, v in init.items()}, **{f"rewind.{k}": v for k, v in rewind.items()},
-             **{f"trained.{k}": v for k, v in state_of(model).items()}}
+    weights = {**{f"init.{k}": v for k, v in init.items()}, **{f"rewind.{k}": v for k, v in rewind.items()},
+               **{f"trained.{k}": v for k, v in state_of(model).items()}}
     if distributed.is_main():
-        cache.publish(path, {cache.STATS: tstats, cache.DENSE: dense}, meta)
+        cache.publish(path, {cache.STATS: tstats, cache.DENSE: weights}, meta)
         remove_checkpoint(ckpt)
     distributed.barrier()  # the other ranks read the entry rank 0 published
     entry = cache.load(path)
@@ -102,24 +102,29 @@ def build_prac(setup: Setup, out=None, progress=None) -> cache.Entry:
 
 
 def dense_run(setup: Setup, model, t: dict, tracker: ForgettingTracker, init: dict, ckpt, saved, progress=None
-              ) -> tuple[TrainStats, dict]:
+              ) -> tuple[TrainStats, dict, dict]:
     """Train the dense network on the full training split with the tracker listening;
-    returns its figures and the rewind weights (the init, or those after ``rewind_step``)."""
+    returns its figures, the rewind weights (the init, or those after ``rewind_step``) and
+    its evaluation (``prac.curve``: final and early-stop figures, the validation curve)."""
     cfg = setup.cfg
     snap = Snapshot(cfg.prune.rewind_step)
-    stats = train(model, t["x_train"], t["y_train"], torch.arange(setup.data.train_size), cfg.train,
-                  epochs=cfg.train.epochs, seed=cfg.seed, listeners=[tracker, snap], progress=progress, label=f"dense {setup.model.name}",
-                  checkpoint=lambda state: save_checkpoint(ckpt, {"train": state}),
+    n = setup.data.train_size
+    curve = Curve(t, steps_for(cfg.train.epochs, n, cfg.train.batch_size), cfg.train.eval_every, cfg.train.eval_test,
+                  cfg.train.precision)
+    stats = train(model, t["x_train"], t["y_train"], torch.arange(n), cfg.train,
+                  epochs=cfg.train.epochs, seed=cfg.seed, listeners=[tracker, snap, curve], progress=progress,
+                  label=f"dense {setup.model.name}", checkpoint=lambda state: save_checkpoint(ckpt, {"train": state}),
                   resume=None if saved is None else saved["train"])
     if cfg.prune.rewind_step > stats.steps:
         remove_checkpoint(ckpt)  # these settings can never finish: nothing to resume
         raise PracError(f"prune.rewind_step={cfg.prune.rewind_step} is beyond the dense run's {stats.steps} steps; "
                         "lower it")
-    return stats, init if cfg.prune.rewind_step == 0 else snap.state
+    return stats, init if cfg.prune.rewind_step == 0 else snap.state, {**curve.finish(model, stats.steps),
+                                                                          "evaluated": curve.evaluated()}
 
 
 def describe(setup: Setup, key: str, tracker: ForgettingTracker, flipped: torch.Tensor, index: torch.Tensor,
-             stats: TrainStats, seconds: float, val_acc: float, test_acc: float) -> dict:
+             stats: TrainStats, seconds: float, dense: dict) -> dict:
     """``meta.json`` of a PrAC set: what built it, its size and composition, the dense run."""
     cfg, data = setup.cfg, setup.data
     n = data.train_size
@@ -145,8 +150,8 @@ def describe(setup: Setup, key: str, tracker: ForgettingTracker, flipped: torch.
                         "both": int((hard & flipped).sum())},
         "class_counts": torch.bincount(y, minlength=data.num_classes).tolist(),
         "prac_class_counts": torch.bincount(y[index], minlength=data.num_classes).tolist(),
-        "dense": {"steps": stats.steps, "samples": stats.samples, "seconds": seconds, "val_acc": val_acc,
-                  "test_acc": test_acc, "rewind_step": cfg.prune.rewind_step,
+        "dense": {"steps": stats.steps, "samples": stats.samples, "seconds": seconds,
+                  **{k: v for k, v in dense.items() if k != "evaluated"}, "rewind_step": cfg.prune.rewind_step,
                   # training, the flip probe (dense and pruned predictions of the training split), evaluation
-                  "forwards": forwards(stats.samples, 2 * n + len(data.y_val) + len(data.y_test))},
+                  "forwards": forwards(stats.samples, 2 * n + dense["evaluated"])},
     }

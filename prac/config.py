@@ -89,6 +89,13 @@ class TrainConfig:
     compile: bool = field(default=False, metadata={"help": "torch.compile the training forward; the first train() of a "
                                                            "shape pays a warm-up (tens of seconds for ResNet-20), so it "
                                                            "pays off on long GPU runs only"})
+    eval_every: int | None = field(default=None, metadata={"help": "optimizer steps between the points of every "
+                                                                "run's validation curve (loss, accuracy), which gives "
+                                                                "the early-stop step; null: 20 points per run; 0: only "
+                                                                "the end of each run"})
+    eval_test: bool = field(default=False, metadata={"help": "also record test accuracy at every curve point (prac bench "
+                                                           "lth's accuracy-vs-step plots); otherwise the test split is "
+                                                           "evaluated once per run, at the early-stop and final weights"})
 
     def check(self) -> None:
         if self.epochs <= 0:
@@ -123,6 +130,9 @@ class TrainConfig:
             raise PracError(f"train.warmup={self.warmup} must be a fraction in [0, 1); use e.g. 0.05, or 0 for none")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise PracError(f"train.precision '{self.precision}' is unknown; use auto, fp32 or bf16")
+        if self.eval_every is not None and self.eval_every < 0:
+            raise PracError(f"train.eval_every={self.eval_every} must be a step count >= 0; use e.g. 100, 0 (only the "
+                            "end of each run), or leave it unset (20 points per run)")
         if not (self.channels_last == "auto" or isinstance(self.channels_last, bool)):
             raise PracError(f"train.channels_last={self.channels_last!r} is unknown; use auto, true or false")
 

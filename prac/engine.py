@@ -164,6 +164,12 @@ def argmax_into(preds: torch.Tensor, start: int, logits: list[torch.Tensor]) -> 
     return start + len(block)
 
 
+def task_loss(out: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """The training loss of a batch (cross-entropy to the class labels), as the loop and the
+    validation curves (``prac.curve``) compute it."""
+    return F.cross_entropy(out, y, reduction=reduction)
+
+
 DISTILL_TEMPERATURE = 2.0  # Hinton et al.'s soft targets; the KL term is scaled by T^2 to keep its gradients' size
 
 
@@ -282,8 +288,8 @@ def train(model: nn.Module, x: torch.Tensor | Pixels, y: torch.Tensor, indices: 
                 logits = forward(xb)
                 # under DDP: sum over the share x world / global size, so DDP's mean over ranks is the global mean
                 if teacher is None:
-                    loss = F.cross_entropy(logits, yb) if world == 1 else \
-                        F.cross_entropy(logits, yb, reduction="sum") * world / len(idx)
+                    loss = task_loss(logits, yb) if world == 1 else \
+                        task_loss(logits, yb, reduction="sum") * world / len(idx)
                 else:
                     loss = distill_loss(logits, yb, teacher[0][local], teacher[1]) * world / len(idx)
             opt.zero_grad(set_to_none=True)

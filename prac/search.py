@@ -39,7 +39,8 @@ import torch
 from prac import cache, distributed, paths
 from prac.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
 from prac.config import Config, digest, load_config, to_dict
-from prac.engine import TrainStats, evaluate, steps_for, train
+from prac.curve import EARLY_STOP, Curve, cost as curve_cost
+from prac.engine import TrainStats, steps_for, train
 from prac.errors import PracError
 from prac.progress import say
 from prac.prune import Masks, density, full_masks, hamming
@@ -58,7 +59,7 @@ HISTORY = "masks.safetensors"          # every round's masks: round<r>.<name>
 
 # Bumped whenever the search's code changes what a configuration computes, so that a
 # cached run from older code is never served as this code's result.
-SEARCH_VERSION = 7  # 7: a winning ticket's margin is at least one standard error (6: search_extend=1)
+SEARCH_VERSION = 8  # 8: validation curves and early-stop figures in every round (7: a winning ticket's margin)
 
 
 class EarlyBird:
@@ -195,14 +196,15 @@ class Run:
         score = hardness(st["forgetting_events"], st["never_learned"], now)
         return budget_subset(pool, score, self.setup.data.y_train, self.size, self.cfg.seed + 1 + self.state["done"])
 
-    def evaluate(self, model) -> dict:
-        t = self.t
-        return {"val_acc": evaluate(model, t["x_val"], t["y_val"]), "test_acc": evaluate(model, t["x_test"], t["y_test"])}
+    def curve(self, total_steps: int) -> Curve:
+        """The validation curve of a training of ``total_steps`` (``prac.curve``)."""
+        tc = self.cfg.train
+        return Curve(self.t, total_steps, tc.eval_every, tc.eval_test, tc.precision)
 
-    @property
-    def evaluated(self) -> int:
-        """Samples one evaluation predicts (the validation and test splits)."""
-        return len(self.t["y_val"]) + len(self.t["y_test"])
+    def curve_cost(self, total_steps: int) -> int:
+        """Samples the curve of a training of ``total_steps`` predicts (``prac.curve.cost``)."""
+        tc = self.cfg.train
+        return curve_cost(total_steps, tc.eval_every, len(self.t["y_val"]), len(self.t["y_test"]), tc.eval_test)
 
     def elapsed(self) -> float:
         return self.state["elapsed"] + time.perf_counter() - self.start
@@ -256,22 +258,26 @@ def round_zero(run: Run, model) -> None:
                      reused=True, round0_seconds=0.0,
                      rounds=[{"round": 0, "density": 1.0, "steps": d["steps"], "samples": d["samples"],
                               "forwards": build_forwards(run), "val_acc": d["val_acc"], "test_acc": d["test_acc"],
+                              # sets built before the curves existed have no early-stop figures
+                              **{k: d.get(k) for k in EARLY_STOP}, "curve": d.get("curve", []),
                               "subset_size": run.n}])
     else:
         p, t = cfg.prune, run.t
         state.setdefault("init", state_of(model))
         snap = Snapshot(p.rewind_step)
         # the dense run's epochs scaled like a round's, at the search's lr: round 0 is part of the search
-        st = train(model, t["x_train"], t["y_train"], run.initial, run.search_train,
-                   epochs=run.scaled_epochs(len(run.initial), cfg.train.epochs),
-                   seed=round_seed(cfg.seed, 0), listeners=[snap], progress=run.progress, label="round 0 (dense)",
-                   checkpoint=lambda s: run.checkpoint(train=s), resume=run.take_resume(), teacher=run.teacher)
+        epochs = run.scaled_epochs(len(run.initial), cfg.train.epochs)
+        curve = run.curve(steps_for(epochs, len(run.initial), cfg.train.batch_size))
+        st = train(model, t["x_train"], t["y_train"], run.initial, run.search_train, epochs=epochs,
+                   seed=round_seed(cfg.seed, 0), listeners=[snap, curve], progress=run.progress,
+                   label="round 0 (dense)", checkpoint=lambda s: run.checkpoint(train=s), resume=run.take_resume(),
+                   teacher=run.teacher)
         if p.rewind_step > st.steps:
             raise PracError(f"prune.rewind_step={p.rewind_step} is beyond round 0's {st.steps} steps; lower it")
         state.update(rewind=state["init"] if p.rewind_step == 0 else snap.state, model=state_of(model),
                      reused=False, round0_seconds=st.seconds,
                      rounds=[{"round": 0, "density": 1.0, "steps": st.steps, "samples": st.samples,
-                              "forwards": forwards(st.samples, run.evaluated), **run.evaluate(model),
+                              **curve.finish(model, st.steps), "forwards": forwards(st.samples, curve.evaluated()),
                               "subset_size": len(run.initial)}])
     state.update(done=0, masks=full_masks(model), history={}, subset=run.initial, search_seconds=0.0,
                  search_done=False, retrained={})
@@ -293,15 +299,15 @@ def search_rounds(run: Run, model) -> None:
             masks = distributed.masks_on_main(model, masks, p.round_rate, p.out_rate, p.scope)
             if p.search == "rewind":
                 model.load_state_dict(rewind)
-        st, chunks, checks = train_round(run, model, masks, subset, r, rounds[-1]["val_acc"])
-        rounds.append({"round": r, "density": density(masks), **run.evaluate(model), "steps": st.steps,
+        st, chunks, evaluation = train_round(run, model, masks, subset, r, rounds[-1]["val_acc"])
+        evaluated = evaluation.pop("evaluated")
+        rounds.append({"round": r, "density": density(masks), **evaluation, "steps": st.steps,
                        "samples": st.samples, "subset_size": len(subset), "stopped_early": st.stopped_early,
-                       "chunks": chunks})
+                       "chunks": chunks, "forwards": forwards(st.samples, evaluated)})
         history.update({f"round{r}.{k}": m for k, m in masks.items()})
         say(f"round {r}: {100 * density(masks):.2f} % of weights, val {100 * rounds[-1]['val_acc']:.2f} %, "
             f"test {100 * rounds[-1]['test_acc']:.2f} %, {st.steps:,} steps on {len(subset):,} samples"
             + (f" ({chunks} budgets)" if chunks > 1 else ""))
-        rounds[-1]["forwards"] = forwards(st.samples, run.evaluated + checks * len(t["y_val"]))
         if cfg.select.reprobe != "none" and cfg.select.subset == "prac":
             flipped = torch.nonzero(prune_flips(model, masks, t["x_train"], p.round_rate, p.out_rate, p.scope)).flatten()
             subset = run.refreshed(subset, flipped)
@@ -321,16 +327,20 @@ def train_round(run: Run, model, masks: Masks, subset: torch.Tensor, r: int, pre
     """Train round ``r``'s pruned network on ``subset`` for one step budget; with
     ``prune.search_extend=K``, up to K more while its validation accuracy is more than
     ``prune.tolerance`` below the previous round's (a round that pruned too much for its
-    budget gets more, an easy one no more). Returns the summed figures, the budgets spent
-    and the validation checks made (evaluations beyond the round's own)."""
+    budget gets more, an easy one no more). One validation curve spans the budgets (its
+    points are the checks). Returns the summed figures, the budgets spent and the round's
+    evaluation (``prac.curve.Curve.finish``, with ``evaluated``: the samples it predicted)."""
     cfg, p, t = run.cfg, run.cfg.prune, run.t
-    total, chunk, checks = None, run.resume_chunk, 0
+    total, chunk = None, run.resume_chunk
     if chunk:  # killed in an extension: the figures of the budgets before it were checkpointed
         total = TrainStats(**run.resume_stats)
+    epochs = run.scaled_epochs(len(subset))
+    curve = run.curve(steps_for(epochs, len(subset), cfg.train.batch_size))
     while True:
-        listeners = [EarlyBird(cfg, masks)] if p.early_bird else []
+        curve.offset = 0 if total is None else total.steps
+        listeners = [curve] + ([EarlyBird(cfg, masks)] if p.early_bird else [])
         so_far = None if total is None else dataclasses.asdict(total)
-        st = train(model, t["x_train"], t["y_train"], subset, run.search_train, epochs=run.scaled_epochs(len(subset)),
+        st = train(model, t["x_train"], t["y_train"], subset, run.search_train, epochs=epochs,
                    seed=round_seed(cfg.seed, r) + 100_003 * chunk, masks=masks, listeners=listeners,
                    progress=run.progress, label=f"round {r}/{p.n_rounds}",
                    checkpoint=lambda s: run.checkpoint(train=s, round_masks=masks, chunk=chunk, chunk_stats=so_far),
@@ -341,10 +351,11 @@ def train_round(run: Run, model, masks: Masks, subset: torch.Tensor, r: int, pre
             total += st
         chunk += 1
         if chunk > p.search_extend:
-            return total, chunk, checks
-        checks += 1
-        if evaluate(model, t["x_val"], t["y_val"]) >= previous_val - p.tolerance / 100:
-            return total, chunk, checks
+            break
+        curve.record(total.steps, model)
+        if curve.points[-1]["val_acc"] >= previous_val - p.tolerance / 100:
+            break
+    return total, chunk, {**curve.finish(model, st.steps), "evaluated": curve.evaluated()}
 
 
 def round_masks(history: dict[str, torch.Tensor], r: int) -> Masks:
@@ -367,8 +378,9 @@ def validate(run: Run, model) -> dict:
             res = retrain(cfg, run.t, rewind, masks, model, retrain_seed(cfg.seed, r), run.progress,
                           f"retrain round {r}", checkpoint=lambda s: run.checkpoint(train=s, retraining=r),
                           resume=resume)
+            evaluated = res.pop("evaluated")
             done[str(r)] = {"round": r, "density": density(masks), **res,
-                            "forwards": forwards(res["samples"], run.evaluated), "weights": state_of(model)}
+                            "forwards": forwards(res["samples"], evaluated), "weights": state_of(model)}
             run.checkpoint()
             say(f"retrained round {r}'s ticket ({100 * density(masks):.2f} % of weights): val "
                 f"{100 * res['val_acc']:.2f} %, test {100 * res['test_acc']:.2f} %")
@@ -405,7 +417,8 @@ def build_forwards(run: Run) -> int:
     """The set's build in forward-equivalents: its dense training, its flip probe and its
     evaluation (recorded by sets built since the account counted compute)."""
     d = run.entry.meta["dense"]
-    return d.get("forwards") or forwards(d["samples"], 2 * run.entry.meta["train_size"] + run.evaluated)
+    return d.get("forwards") or forwards(d["samples"], 2 * run.entry.meta["train_size"] + len(run.t["y_val"])
+                                         + len(run.t["y_test"]))
 
 
 def account_for(run: Run, chosen: dict) -> dict:
@@ -417,7 +430,7 @@ def account_for(run: Run, chosen: dict) -> dict:
                    build={"steps": entry.meta["dense"]["steps"], "forwards": build_forwards(run)},
                    charge_build=cfg.select.subset == "prac" or state["reused"], full_round=full_round,
                    full_round_forwards=forwards(min(full_round * cfg.train.batch_size, round(cfg.train.epochs * run.n)),
-                                                run.evaluated),
+                                                run.curve_cost(full_round)),
                    retrains=chosen["candidates"])
     amortised = None
     if cfg.select.subset == "prac":

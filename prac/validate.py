@@ -21,7 +21,8 @@ from typing import Callable
 import torch
 
 from prac.config import Config
-from prac.engine import evaluate, train
+from prac.curve import Curve
+from prac.engine import steps_for, train
 from prac.prune import Masks
 
 
@@ -38,13 +39,16 @@ def retrain_seed(seed: int, r: int) -> int:
 def retrain(cfg: Config, t: dict, start: dict, masks: Masks, model, seed: int, progress=None, label="retrain",
             checkpoint=None, resume=None) -> dict:
     """Train ``start`` × ``masks`` on the full training split for ``train.epochs``; the
-    ticket's validation and test accuracy and the cost. ``model`` is left trained."""
+    ticket's final validation and test accuracy, its early-stop step and the test accuracy
+    there (``prac.curve``), its validation curve, and the cost. ``model`` is left trained."""
     model.load_state_dict(start)
     n = len(t["y_train"])
+    total = steps_for(cfg.train.epochs, n, cfg.train.batch_size)
+    curve = Curve(t, total, cfg.train.eval_every, cfg.train.eval_test, cfg.train.precision)
     st = train(model, t["x_train"], t["y_train"], torch.arange(n), cfg.train, epochs=cfg.train.epochs, seed=seed,
-               masks=masks, progress=progress, label=label, checkpoint=checkpoint, resume=resume)
-    return {"val_acc": evaluate(model, t["x_val"], t["y_val"]), "test_acc": evaluate(model, t["x_test"], t["y_test"]),
-            "steps": st.steps, "samples": st.samples, "seconds": st.seconds}
+               masks=masks, listeners=[curve], progress=progress, label=label, checkpoint=checkpoint, resume=resume)
+    return {**curve.finish(model, st.steps), "evaluated": curve.evaluated(), "steps": st.steps,
+            "samples": st.samples, "seconds": st.seconds}
 
 
 def bisect_rounds(last: int, wins: Callable[[int], bool]) -> tuple[int | None, list[int]]:

@@ -200,10 +200,11 @@ def test_distillation_needs_no_new_set_for_the_same_architecture(built):
 # own accuracy 0, which round 2 then meets at once; 1.0 passes every check
 @pytest.mark.parametrize("val, chunks", [(0.0, [3, 1]), (1.0, [1, 1])])
 def test_a_round_whose_validation_falls_short_gets_more_budgets_up_to_the_cap(built, monkeypatch, val, chunks):
-    import prac.search as stage
+    import prac.curve
 
     cfg, entry, root = built
-    monkeypatch.setattr(stage, "evaluate", lambda *a, **k: val)   # every check fails (0.0) or passes (1.0)
+    # every curve point (the checks) fails (0.0) or passes (1.0)
+    monkeypatch.setattr(prac.curve, "loss_and_accuracy", lambda *a, **k: (1.0, val))
     c = load_config(None, ["train.epochs=4", "prune.rounds=2", "dataset.train_limit=600", "prune.search_budget=0.1",
                            "prune.search_extend=2"])
     r = search(c, entry, root)

@@ -91,20 +91,28 @@ def test_one_ticket_gets_one_accuracy_in_find_ticket_and_in_bench(tmp_path, tiny
 
 def test_the_account_counts_every_pass(tmp_path, tiny_overrides):
     from prac.build import build_prac
+    from prac.curve import points
+    from prac.engine import steps_for
     from prac.search import find_ticket
     from prac.setup import from_config
 
-    cfg = load_config(None, tiny_overrides)                       # prune.search_extend=1: one check per round
+    cfg = load_config(None, tiny_overrides)
     entry = build_prac(from_config(cfg), tmp_path)
     r = find_ticket(from_config(cfg), entry, tmp_path)
     data = from_config(cfg).data
-    n, evaluated = r["train_size"], len(data.y_val) + len(data.y_test)
+    n, n_val, n_test = r["train_size"], len(data.y_val), len(data.y_test)
+
+    def evaluated(x):  # every curve point's validation pass, the test pass, and one more at a distinct early stop
+        return len(x["curve"]) * n_val + n_test * (1 + (x["early_stop_step"] != x["curve"][-1]["step"]))
+
     c = r["compute"]
     probe = 2 * n                                  # the refreshed flip probe predicts the training split twice
-    assert c["build"] == 3 * entry.meta["dense"]["samples"] + 2 * n + evaluated
-    assert c["own"] == sum(3 * x["samples"] + evaluated + probe + len(data.y_val) for x in r["rounds"][1:])
+    assert all(len(x["curve"]) >= 2 for x in r["rounds"])  # prune.search_extend=1: the check is a curve point
+    assert c["build"] == 3 * entry.meta["dense"]["samples"] + 2 * n + evaluated(entry.meta["dense"])
+    assert c["own"] == sum(3 * x["samples"] + evaluated(x) + probe for x in r["rounds"][1:])
     assert c["charged"] == c["build"] + c["own"]
-    assert c["baseline"] == len(r["rounds"]) * (3 * cfg.train.epochs * n + evaluated)
-    assert c["retrains"] == sum(3 * x["samples"] + evaluated for x in r["candidates"])
+    full_round = steps_for(cfg.train.epochs, n, cfg.train.batch_size)
+    assert c["baseline"] == len(r["rounds"]) * (3 * cfg.train.epochs * n + len(points(full_round, None)) * n_val + n_test)
+    assert c["retrains"] == sum(3 * x["samples"] + evaluated(x) for x in r["candidates"])
     assert abs(r["iteration_savings_compute"] - (1 - c["charged"] / c["baseline"])) < 1e-12
     assert r["iteration_savings_compute"] < r["iteration_savings"]   # the probes are not free
