@@ -30,13 +30,15 @@ from pathlib import Path
 import torch
 
 from pipelines import bench_report
-from prac import distributed, paths
+from prac import cache, distributed, paths
 from prac.build import build_prac
 from prac.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
 from prac.config import Config
 from prac.errors import PracError
 from prac.progress import say
 from prac.report import amortised_savings
+from prac.curve import EARLY_STOP
+from prac.prune import density, magnitude_masks, shuffled_masks
 from prac.search import HISTORY, TICKET, find_ticket, round_masks
 from prac.setup import from_config
 from prac.store import load_tensors, read_json, write_json
@@ -66,50 +68,83 @@ def method_config(cfg: Config, method: str, prac_fraction: float) -> Config:
     return with_changes(cfg, select={"subset": "prac"})
 
 
-def retrained_rounds(cfg: Config, run: dict, out, progress, reinit: bool = False,
+# How a round's ticket is retrained (``retrained_rounds``): its mask and its starting weights.
+#   rewind        the round's mask on the rewind weights (the ticket itself)
+#   reinit        the round's mask on a fresh random initialisation (Frankle & Carbin's control)
+#   random_prune  a random mask with the round's per-layer densities, on the rewind weights
+#   oneshot       the dense network pruned by magnitude straight to the round's per-layer
+#                 densities (one shot, no intermediate rounds), on the rewind weights
+VARIANTS = ("rewind", "reinit", "random_prune", "oneshot")
+
+
+def variant_masks(variant: str, history: dict, r: int, cfg: Config, dense) -> dict:
+    """Round ``r``'s mask under ``variant`` (``dense``: the trained dense model, for oneshot)."""
+    masks = round_masks(history, r)
+    if variant == "random_prune":  # seeded by (seed, round): the same control wherever it is retrained
+        return shuffled_masks(masks, torch.Generator().manual_seed(retrain_seed(cfg.seed, r)))
+    if variant == "oneshot":  # after r rounds IMP keeps (1 - rate)^r of each hidden layer, the output at its rate
+        p = cfg.prune
+        return magnitude_masks(dense, None, 1 - (1 - p.round_rate) ** r, 1 - (1 - p.out_rate) ** r, p.scope)
+    return masks
+
+
+def retrained_rounds(cfg: Config, run: dict, out, progress, variant: str = "rewind",
                      only: set[int] | None = None) -> list[dict]:
-    """Every round's ticket retrained on the full split (``prac.validate.retrain``, the same
-    seed rule as find-ticket's validation, so a round find-ticket already retrained is read
-    from its report, not trained again); cached per round under the run folder."""
+    """Every round's ticket retrained on the full split under ``variant`` (``VARIANTS``), by
+    ``prac.validate.retrain`` with the seed rule of find-ticket's validation, so a round
+    find-ticket already retrained is read from its report, not trained again. Each round
+    gives its final and early-stop figures and its validation curve (``prac.curve``);
+    cached per round under the run folder."""
     rdir = Path(run["run_dir"])
-    cache_file = rdir / ("retrain_reinit.json" if reinit else "retrain.json")
+    cache_file = rdir / ("retrain.json" if variant == "rewind" else f"retrain_{variant}.json")
     done = read_json(cache_file) if cache_file.is_file() else {}
-    # {round: {"test_acc", "val_acc"}}; files of older versions hold the test accuracy alone
-    done = {r: v if isinstance(v, dict) else {"test_acc": v, "val_acc": None} for r, v in done.items()}
-    if not reinit:
-        done.update({str(c["round"]): {"test_acc": c["test_acc"], "val_acc": c["val_acc"]}
-                     for c in run.get("candidates", []) if str(c["round"]) not in done})
+    if variant == "rewind":
+        done.update({str(c["round"]): figures(c) for c in run.get("candidates", []) if str(c["round"]) not in done})
     setup = from_config(cfg)
     dev = setup.device
     t = setup.tensors()
     history = load_tensors(rdir / HISTORY)
     rewind = {k[7:]: v.to(dev) for k, v in load_tensors(rdir / TICKET).items() if k.startswith("rewind.")}
+    dense = dense_model(setup, out, run["prac_key"]) if variant == "oneshot" else None
     results = []
     for x in run["rounds"]:
         r = x["round"]
         if r == 0:
-            results.append({"round": 0, "density": 1.0, "test_acc": run["dense_test_acc"],
-                            "val_acc": run["rounds"][0]["val_acc"], "steps": x["steps"]})
+            results.append({"round": 0, "density": 1.0, **figures(x), "steps": x["steps"]})
             continue
         if only and r not in only:
             results.append({"round": r, "density": x["density"], "test_acc": None, "val_acc": None, "steps": x["steps"]})
             continue
         if str(r) not in done:
-            masks = {k: m.to(dev) for k, m in round_masks(history, r).items()}
-            model = setup.new_model(seed=cfg.seed + 7919 if reinit else None)
-            start = dict(model.state_dict()) if reinit else rewind
+            masks = {k: m.to(dev) for k, m in variant_masks(variant, history, r, cfg, dense).items()}
+            model = setup.new_model(seed=cfg.seed + 7919 if variant == "reinit" else None)
+            start = dict(model.state_dict()) if variant == "reinit" else rewind
             ckpt = rdir / f"{cache_file.stem}-{r}.checkpoint.safetensors"   # a killed retrain resumes here
             res = retrain(cfg, t, start, masks, model, retrain_seed(cfg.seed, r), progress,
-                          f"retrain {'re-init ' if reinit else ''}round {r}",
+                          f"retrain {'' if variant == 'rewind' else variant + ' '}round {r}",
                           checkpoint=lambda state: save_checkpoint(ckpt, {"train": state}),
                           resume=(load_checkpoint(ckpt) or {}).get("train"))
-            done[str(r)] = {"test_acc": res["test_acc"], "val_acc": res["val_acc"]}
+            done[str(r)] = {**figures(res), "density": density(masks)}
             if distributed.is_main():
                 write_json(cache_file, done)
                 remove_checkpoint(ckpt)
         results.append({"round": r, "density": x["density"], **done[str(r)], "steps": x["steps"]})
     distributed.barrier()  # rank 0's retrain cache is complete before any rank reads it again
     return results
+
+
+def figures(res: dict) -> dict:
+    """What the benchmarks keep of a trained ticket: final and early-stop accuracies, the
+    early-stop step, the validation curve."""
+    return {k: res.get(k) for k in ("test_acc", "val_acc", *EARLY_STOP, "curve")}
+
+
+def dense_model(setup, out, key: str):
+    """The PrAC set ``key``'s trained dense network (the one-shot pruning's source)."""
+    model = setup.new_model()
+    weights = cache.resolve(out, key).dense()
+    model.load_state_dict({k[8:]: v.to(setup.device) for k, v in weights.items() if k.startswith("trained.")})
+    return model
 
 
 def composition_by_class(cfg: Config, entry) -> dict[str, list[int]]:
@@ -135,15 +170,14 @@ def run_seed(cfg: Config, out, progress, methods=METHODS, only: set[int] | None 
     for method in [m for m in METHODS if m in methods]:
         if method == "reinit":
             run = find_ticket(from_config(method_config(cfg, "prac", f)), entry, out, progress)
-            rounds = retrained_rounds(method_config(cfg, "prac", f), run, out, progress, reinit=True, only=only)
+            rounds = retrained_rounds(method_config(cfg, "prac", f), run, out, progress, "reinit", only)
             res[method] = {"rounds": rounds, "steps_total": run["steps_total"], "wall_seconds": None, "run": run}
             continue
         mcfg = method_config(cfg, method, f)
         run = find_ticket(from_config(mcfg), entry, out, progress)
         if method == "full":
             # full-data IMP's rounds already are its tickets trained on the full split
-            rounds = [{"round": x["round"], "density": x["density"], "test_acc": x["test_acc"], "val_acc": x["val_acc"],
-                       "steps": x["steps"]}
+            rounds = [{"round": x["round"], "density": x["density"], **figures(x), "steps": x["steps"]}
                       for x in run["rounds"]]
         else:
             rounds = retrained_rounds(mcfg, run, out, progress, only=only)

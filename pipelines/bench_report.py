@@ -20,6 +20,13 @@ def _mean_std(xs: list[float]) -> tuple[float, float]:
     return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
 
 
+def stat(xs: list[float]) -> dict:
+    """Mean, sample std (0 for one seed) and the per-seed values."""
+    xs = [float(x) for x in xs]
+    mean, std = _mean_std(xs)
+    return {"mean": mean, "std": std, "values": xs}
+
+
 def summarise(per_seed: list[dict]) -> dict:
     methods = {}
     for m in [m for m in LABELS if m in per_seed[0]]:
@@ -138,7 +145,7 @@ def markdown(s: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _finish(fig, ax, xlabel: str, ylabel: str, path: Path) -> None:
+def plot_finish(fig, ax, xlabel: str, ylabel: str, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     ax.set_xlabel(xlabel)
@@ -170,7 +177,7 @@ def plots(bdir: Path, s: dict) -> None:
     ax.xaxis.set_major_formatter(plain)
     ax.xaxis.set_minor_formatter(plain)
     ax.invert_xaxis()
-    _finish(fig, ax, "weights remaining (%)", "test accuracy (%) after full-data retrain", bdir / "accuracy_vs_density.png")
+    plot_finish(fig, ax, "weights remaining (%)", "test accuracy (%) after full-data retrain", bdir / "accuracy_vs_density.png")
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for m, v in ms.items():
@@ -182,7 +189,7 @@ def plots(bdir: Path, s: dict) -> None:
             cum.append(total)
         ax.plot(range(len(cum)), cum, marker="o", ms=3, label=v["label"])
     ax.set_yscale("log")
-    _finish(fig, ax, "round", "cumulative optimizer steps", bdir / "steps_vs_rounds.png")
+    plot_finish(fig, ax, "round", "cumulative optimizer steps", bdir / "steps_vs_rounds.png")
 
     comp = s["composition_by_class"]
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -190,7 +197,7 @@ def plots(bdir: Path, s: dict) -> None:
     for name in ("hard_only", "flipped_only", "both"):
         ax.bar(range(len(bottom)), comp[name], bottom=bottom, label=name.replace("_", " "))
         bottom = [a + b for a, b in zip(bottom, comp[name])]
-    _finish(fig, ax, "class", "samples in the PrAC set (first seed)", bdir / "prac_composition.png")
+    plot_finish(fig, ax, "class", "samples in the PrAC set (first seed)", bdir / "prac_composition.png")
 
 
 def write(bdir: Path, s: dict) -> None:

@@ -165,13 +165,17 @@ def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP
                                                          "engine vs a bare PyTorch loop; planted: tickets with a "
                                                          "known answer (Plant 'n' Seek): --task, --densities and "
                                                          "--methods oracle,random,shuffled,oneshot,imp,prac,"
-                                                         "random_subset,synflow; writes DIR/planted.json."),
+                                                         "random_subset,synflow; writes DIR/planted.json; lth: the "
+                                                         "lottery ticket experiments (early-stop step and accuracy of "
+                                                         "iterative, oneshot, reinit, random_prune and prac tickets); "
+                                                         "writes DIR/lth.json."),
               config: Optional[Path] = ConfigOpt, set_: Optional[List[str]] = SetOpt,
               seeds: int = typer.Option(1, "--seeds", min=1, help="Seeds to average over (seed .. seed+K-1)."),
               methods: Optional[str] = typer.Option(None, "--methods",
                                                     help="Comma-separated subset of: full, prac, random, matched, "
                                                          "reinit [default: all of them]; for planted: oracle, random, "
-                                                         "shuffled, oneshot, imp, prac, random_subset, synflow."),
+                                                         "shuffled, oneshot, imp, prac, random_subset, synflow; for "
+                                                         "lth: iterative, oneshot, reinit, random_prune, prac."),
               task: str = typer.Option("circle", "--task", help="planted: circle, helix, relu or all (helix and "
                                                                 "relu are regression tasks, not supported yet)."),
               densities: str = typer.Option("planted,0.01,0.1,0.5", "--densities",
@@ -181,14 +185,15 @@ def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP
               out: Optional[Path] = OutOpt, quiet: bool = QuietOpt):
     """Measure the savings claim side by side: every method's tickets retrained on full data and tested.
 
-    Writes DIR/bench.json, DIR/bench.md and PNG plots (DIR defaults to artifacts/bench).
+    Writes DIR/bench.json, DIR/bench.md and PNG plots (DIR defaults to artifacts/bench); bench lth
+    writes DIR/lth.json, lth.md and plots (DIR defaults to artifacts/lth).
 
     Data-parallel: `torchrun --nproc_per_node=K -m prac bench ...` (gloo on CPU, NCCL on GPU;
     train.batch_size is the global batch). bench speed measures one process and refuses torchrun."""
     from prac.progress import progress_bars
 
-    if what not in ("tickets", "transfer", "speed", "planted"):
-        raise PracError(f"unknown benchmark '{what}'; use tickets, transfer, speed or planted")
+    if what not in ("tickets", "transfer", "speed", "planted", "lth"):
+        raise PracError(f"unknown benchmark '{what}'; use tickets, transfer, speed, planted or lth")
     if what == "planted":
         from pipelines.planted import METHODS as PLANTED, run_planted
 
@@ -199,6 +204,7 @@ def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP
             run_planted(tasks, dens, chosen, seeds, out or Path("artifacts/planted"), bars)
         return
     from pipelines.bench import METHODS, run_bench
+    from pipelines.lth import METHODS as LTH, run_lth
 
     source = None
     if what == "transfer":
@@ -218,8 +224,12 @@ def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP
             if wrong:  # they would be skipped silently, after hours of training
                 raise PracError(f"--eval-rounds names rounds {','.join(map(str, wrong))} that the search does not have; "
                                 f"use numbers from 1 to prune.rounds={cfg.prune.rounds}")
-        run_bench("tickets" if what == "transfer" else what, cfg, seeds, out, bars,
-                  tuple(m.strip() for m in (methods or ",".join(METHODS)).split(",") if m.strip()), only, source)
+        chosen = tuple(m.strip() for m in (methods or ",".join(LTH if what == "lth" else METHODS)).split(",")
+                       if m.strip())
+        if what == "lth":
+            run_lth(cfg, seeds, out, bars, chosen, only)
+            return
+        run_bench("tickets" if what == "transfer" else what, cfg, seeds, out, bars, chosen, only, source)
 
 
 @app.command("export")

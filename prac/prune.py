@@ -64,6 +64,13 @@ def magnitude_masks(model: nn.Module, masks: Masks | None, rate: float, out_rate
     return {n: new[n] for n in params}
 
 
+def shuffled_masks(masks: Masks, gen: torch.Generator) -> Masks:
+    """``masks`` with each layer's entries randomly permuted: the same per-layer densities,
+    random edges (the LTH paper's random-pruning control)."""
+    return {n: m.flatten()[torch.randperm(m.numel(), generator=gen, device="cpu").to(m.device)].view_as(m)
+            for n, m in masks.items()}
+
+
 @torch.no_grad()
 def apply_masks(model: nn.Module, masks: Masks | None) -> None:
     """Set pruned weights to exactly zero."""

@@ -98,18 +98,21 @@ def markdown(r: dict) -> str:
            f"{100 * a['iteration_savings']:.1f} %"] if (a := r.get("amortised")) else []),
         f"- wall time: {r['wall_seconds']:.1f} s (this run) + {r['dense_seconds']:.1f} s (the PrAC set's dense build)",
         "",
-        "| round | weights left % | val acc % | test acc % | steps | subset size |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| round | weights left % | val acc % | test acc % | steps | early-stop step | test acc there % | subset size |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for x in r["rounds"]:
+        stop = x.get("early_stop_step")
         lines.append(f"| {x['round']} | {100 * x['density']:.2f} | {_pct(x['val_acc'])} | {_pct(x['test_acc'])} "
-                     f"| {x['steps']:,} | {x.get('subset_size', '')} |")
+                     f"| {x['steps']:,} | {'–' if stop is None else format(stop, ',')} "
+                     f"| {_pct(x.get('early_stop_test_acc'))} | {x.get('subset_size', '')} |")
     lines += ["", f"Tickets retrained on the full training split (prune.validate={r['config']['prune']['validate']}), "
                   "in the order they were retrained:", "",
-              "| round | weights left % | val acc % | test acc % | steps |", "|---:|---:|---:|---:|---:|"]
+              "| round | weights left % | val acc % | test acc % | steps | early-stop step | test acc there % |",
+              "|---:|---:|---:|---:|---:|---:|---:|"]
     for c in r["candidates"]:
         lines.append(f"| {c['round']} | {100 * c['density']:.2f} | {_pct(c['val_acc'])} | {_pct(c['test_acc'])} "
-                     f"| {c['steps']:,} |")
+                     f"| {c['steps']:,} | {c.get('early_stop_step', '–')} | {_pct(c.get('early_stop_test_acc'))} |")
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,93 @@
+"""``prac bench lth``: the lottery ticket experiments (Frankle & Carbin, ICLR 2019) on your setting.
+
+    prac bench lth --config configs/fashion_mnist_lenet_lth.yaml --seeds 3 --out artifacts/lth
+
+Per seed, one PrAC set's build trains the dense network (the reference: its early-stop step
+and its test accuracy there), then every method gives, per pruning round, a ticket trained
+on the full training split with its validation curve (``prac.curve``):
+
+- ``iterative``: full-data IMP rewinding to the initialisation; its rounds are its tickets;
+- ``oneshot``: the dense network pruned in one shot to each round's per-layer densities;
+- ``reinit``: iterative's masks on a fresh random initialisation;
+- ``random_prune``: random masks with iterative's per-layer densities, on the original
+  initialisation;
+- ``prac``: the tickets PrAC IMP (the shipped search) finds, retrained on the full split.
+
+The last four are retrains (``pipelines.bench.retrained_rounds``, variants oneshot, reinit,
+random_prune and rewind) with find-ticket's seed rule. Each ticket yields its early-stop
+step (minimum validation loss), the test accuracy there, and its final test accuracy;
+``lth.json`` has them per method and round as mean ± std over seeds, ``lth.md`` a table,
+and three plots (``pipelines.lth_report``). Every piece (PrAC sets, runs, retrains) is
+cached, so an interrupted benchmark resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from pipelines import lth_report
+from pipelines.bench import figures, method_config, retrained_rounds
+from pipelines.bench_report import hardware
+from prac import distributed, paths
+from prac.build import build_prac
+from prac.config import Config
+from prac.errors import PracError
+from prac.progress import say
+from prac.search import find_ticket
+from prac.setup import from_config
+
+METHODS = ("iterative", "oneshot", "reinit", "random_prune", "prac")
+RETRAINED = {"oneshot": "oneshot", "reinit": "reinit", "random_prune": "random_prune"}  # method: variant of iterative
+
+
+def lth_seed(cfg: Config, out, progress, methods=METHODS, only: set[int] | None = None) -> dict:
+    """Every method's tickets for one seed: ``{"dense": ..., method: [round rows]}``."""
+    t0 = time.perf_counter()
+    entry = build_prac(from_config(cfg), out, progress)
+    f = entry.meta["prac_fraction"]
+    res = {"dense": {"density": 1.0, **figures(entry.meta["dense"]), "steps": entry.meta["dense"]["steps"]}}
+    full_cfg = method_config(cfg, "full", f)
+    imp = find_ticket(from_config(full_cfg), entry, out, progress)
+    if "iterative" in methods:
+        res["iterative"] = [{"round": x["round"], "density": x["density"], **figures(x), "steps": x["steps"]}
+                            for x in imp["rounds"][1:]]
+    for method, variant in RETRAINED.items():
+        if method in methods:
+            res[method] = retrained_rounds(full_cfg, imp, out, progress, variant, only)[1:]
+    if "prac" in methods:
+        prac_cfg = method_config(cfg, "prac", f)
+        run = find_ticket(from_config(prac_cfg), entry, out, progress)
+        res["prac"] = retrained_rounds(prac_cfg, run, out, progress, "rewind", only)[1:]
+        res["prac_search_steps"], res["iterative_steps"] = run["charged_steps"], imp["charged_steps"]
+    res["seconds"] = time.perf_counter() - t0
+    return res
+
+
+def run_lth(cfg: Config, seeds: int, out, progress=None, methods=METHODS, only: set[int] | None = None) -> dict:
+    """The benchmark over ``seeds`` seeds; writes ``out/lth.json``, ``lth.md`` and the plots."""
+    if seeds < 1:
+        raise PracError(f"--seeds {seeds} must be at least 1; use e.g. --seeds 3")
+    unknown = set(methods) - set(METHODS)
+    if unknown or not methods:
+        raise PracError(f"unknown methods {sorted(unknown)} for bench lth; choose from {', '.join(METHODS)}")
+    if cfg.prune.schedule != "iterative":
+        raise PracError("bench lth compares one-shot with iterative pruning itself; leave prune.schedule=iterative")
+    out = Path(out) if out else paths.DEFAULT_ROOT / "lth"
+    per_seed = []
+    for s in range(seeds):
+        scfg = dataclasses.replace(cfg, seed=cfg.seed + s)
+        say(f"[bold]seed {scfg.seed}[/bold] ({s + 1} of {seeds})")
+        per_seed.append(lth_seed(scfg, out, progress, methods, only))
+    summary = lth_report.summarise(per_seed, [m for m in METHODS if m in methods])
+    summary.update(config=json.loads(json.dumps(dataclasses.asdict(cfg))), seeds=[cfg.seed + s for s in range(seeds)],
+                   hardware=hardware(), world_size=distributed.world_size())
+    if distributed.is_main():
+        out.mkdir(parents=True, exist_ok=True)
+        lth_report.write(out, summary)
+        say(f"wrote {out}/lth.json, lth.md and plots")
+        print(f"bench lth: {out}")
+        print(lth_report.headline(summary))
+    return summary
