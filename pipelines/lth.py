@@ -11,7 +11,8 @@ on the full training split with its validation curve (``prac.curve``):
 - ``reinit``: iterative's masks on a fresh random initialisation;
 - ``random_prune``: random masks with iterative's per-layer densities, on the original
   initialisation;
-- ``prac``: the tickets PrAC IMP (the shipped search) finds, retrained on the full split.
+- ``prac``: the tickets PrAC IMP (the shipped search) finds, retrained on the full split;
+  ``mask_overlap`` says how much of their masks the iterative and one-shot tickets share.
 
 The last four are retrains (``pipelines.bench.retrained_rounds``, variants oneshot, reinit,
 random_prune and rewind) with find-ticket's seed rule. Each ticket yields its early-stop
@@ -29,15 +30,16 @@ import time
 from pathlib import Path
 
 from pipelines import lth_report
-from pipelines.bench import figures, method_config, retrained_rounds
+from pipelines.bench import dense_model, figures, method_config, retrained_rounds, variant_masks
 from pipelines.bench_report import hardware
 from prac import distributed, paths
 from prac.build import build_prac
 from prac.config import Config
 from prac.errors import PracError
 from prac.progress import say
-from prac.search import find_ticket
+from prac.search import HISTORY, find_ticket, round_masks
 from prac.setup import from_config
+from prac.store import load_tensors
 
 METHODS = ("iterative", "oneshot", "reinit", "random_prune", "prac")
 RETRAINED = {"oneshot": "oneshot", "reinit": "reinit", "random_prune": "random_prune"}  # method: variant of iterative
@@ -62,8 +64,30 @@ def lth_seed(cfg: Config, out, progress, methods=METHODS, only: set[int] | None 
         run = find_ticket(from_config(prac_cfg), entry, out, progress)
         res["prac"] = retrained_rounds(prac_cfg, run, out, progress, "rewind", only)[1:]
         res["prac_search_steps"], res["iterative_steps"] = run["charged_steps"], imp["charged_steps"]
+        res["mask_overlap"] = overlaps(full_cfg, imp, run, out)
     res["seconds"] = time.perf_counter() - t0
     return res
+
+
+def overlap(a: dict, b: dict) -> float:
+    """The fraction of ``a``'s kept weights that ``b`` keeps too."""
+    return sum(int((a[n] & b[n]).sum()) for n in a) / max(1, sum(int(m.sum()) for m in a.values()))
+
+
+def overlaps(cfg: Config, imp: dict, prac_run: dict, out) -> list[dict]:
+    """Per round, how much of the PrAC ticket's mask the iterative and the one-shot tickets of
+    the same round share, and how much of iterative's the one-shot ticket shares: which
+    pruning the PrAC search's masks resemble."""
+    history = {k: load_tensors(Path(r["run_dir"]) / HISTORY) for k, r in (("imp", imp), ("prac", prac_run))}
+    dense = dense_model(from_config(cfg), out, imp["prac_key"])
+    rows = []
+    for x in prac_run["rounds"][1:]:
+        r = x["round"]
+        ours, it = round_masks(history["prac"], r), round_masks(history["imp"], r)
+        one = {k: m.cpu() for k, m in variant_masks("oneshot", history["imp"], r, cfg, dense).items()}
+        rows.append({"round": r, "density": x["density"], "prac_iterative": overlap(ours, it),
+                     "prac_oneshot": overlap(ours, one), "iterative_oneshot": overlap(it, one)})
+    return rows
 
 
 def run_lth(cfg: Config, seeds: int, out, progress=None, methods=METHODS, only: set[int] | None = None) -> dict:

@@ -18,6 +18,7 @@ LABELS = {"iterative": "iterative pruning (full-data IMP)", "oneshot": "one-shot
           "reinit": "iterative masks, random re-init", "random_prune": "random pruning (same layer densities)",
           "prac": "PrAC IMP tickets"}
 KEYS = ("early_stop_test_acc", "early_stop_step", "test_acc")
+OVERLAPS = ("prac_iterative", "prac_oneshot", "iterative_oneshot")  # shared fraction of the first mask's weights
 CURVE_DENSITIES = (1.0, 0.51, 0.21, 0.07, 0.036)  # the LTH paper's Figure 3 tickets
 
 
@@ -38,6 +39,10 @@ def summarise(per_seed: list[dict], methods: list[str]) -> dict:
         methods_out[m] = {"label": LABELS[m], "rounds": rows}
     out = {"dense": figures_of([s["dense"] for s in per_seed]), "methods": methods_out,
            "curves": curves(per_seed), "seconds": sum(s["seconds"] for s in per_seed)}
+    if all("mask_overlap" in s for s in per_seed):
+        out["mask_overlap"] = [{"round": rows[0]["round"], "density": rows[0]["density"],
+                                **{k: stat([x[k] for x in rows]) for k in OVERLAPS}}
+                               for rows in zip(*(s["mask_overlap"] for s in per_seed))]
     if all("prac_search_steps" in s for s in per_seed):
         out["prac_iteration_savings"] = 1 - statistics.fmean(s["prac_search_steps"] for s in per_seed) / \
             statistics.fmean(s["iterative_steps"] for s in per_seed)
@@ -132,6 +137,14 @@ def markdown(s: dict) -> str:
                 x = next((y for y in ms[m]["rounds"] if y["round"] == r["round"]), None)
                 cells.append(fmt(x.get(key)) if x else "–")
             lines.append(f"| {100 * r['density']:.1f} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if "mask_overlap" in s:
+        lines += ["## Which pruning the PrAC search's masks resemble", "",
+                  "Fraction of the first ticket's kept weights that the second keeps too (same per-layer densities).",
+                  "", "| weights left % | PrAC ∩ iterative | PrAC ∩ one-shot | iterative ∩ one-shot |",
+                  "|---:|---:|---:|---:|"]
+        for r in s["mask_overlap"]:
+            lines.append(f"| {100 * r['density']:.1f} | " + " | ".join(_pct(r[k]) for k in OVERLAPS) + " |")
         lines.append("")
     return "\n".join(lines)
 

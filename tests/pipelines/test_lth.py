@@ -66,3 +66,11 @@ def test_the_controls_keep_the_tickets_layer_densities_but_not_their_edges(lth):
     assert all(torch.equal(one[n], m) for n, m in round_masks(history, 1).items())
     two = variant_masks("oneshot", history, 2, cfg, dense)
     assert all(int(two[n].sum()) == int(m.sum()) for n, m in ticket.items())
+
+
+def test_round_ones_masks_all_prune_the_same_trained_dense_network(lth):
+    out, _ = lth
+    first, *rest = json.loads((out / "lth.json").read_text())["mask_overlap"]
+    # round 1 of PrAC IMP, of full-data IMP and one shot all prune the cached dense network once
+    assert first["prac_oneshot"]["mean"] == first["iterative_oneshot"]["mean"] == first["prac_iterative"]["mean"] == 1.0
+    assert all(0 < r["prac_iterative"]["mean"] <= 1 for r in rest)
