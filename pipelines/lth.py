@@ -99,6 +99,8 @@ def run_lth(cfg: Config, seeds: int, out, progress=None, methods=METHODS, only: 
         raise PracError(f"unknown methods {sorted(unknown)} for bench lth; choose from {', '.join(METHODS)}")
     if cfg.prune.schedule != "iterative":
         raise PracError("bench lth compares one-shot with iterative pruning itself; leave prune.schedule=iterative")
+    # test accuracy along every curve: plot 3 is the LTH paper's test accuracy against training step
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, eval_test=True))
     out = Path(out) if out else paths.DEFAULT_ROOT / "lth"
     per_seed = []
     for s in range(seeds):

@@ -8,7 +8,7 @@ import torch
 
 from prac.config import load_config
 
-TINY = ["train.epochs=3", "prune.rounds=3", "dataset.train_limit=600", "train.eval_test=true"]
+TINY = ["train.epochs=3", "prune.rounds=3", "dataset.train_limit=600", "train.eval_test=true"]  # as bench lth sets
 
 
 @pytest.fixture(scope="module")
