@@ -84,7 +84,8 @@ def variant_masks(variant: str, history: dict, r: int, cfg: Config, dense) -> di
         return shuffled_masks(masks, torch.Generator().manual_seed(retrain_seed(cfg.seed, r)))
     if variant == "oneshot":  # after r rounds IMP keeps (1 - rate)^r of each hidden layer, the output at its rate
         p = cfg.prune
-        return magnitude_masks(dense, None, 1 - (1 - p.round_rate) ** r, 1 - (1 - p.out_rate) ** r, p.scope)
+        conv = None if p.conv_rate is None else 1 - (1 - p.conv_rate) ** r
+        return magnitude_masks(dense, None, 1 - (1 - p.round_rate) ** r, 1 - (1 - p.out_rate) ** r, p.scope, conv)
     return masks
 
 

@@ -156,7 +156,8 @@ def ticket_masks(cfg: Config, model):
     is nearest ``TICKET_DENSITY``."""
     masks, prev = None, None
     while masks is None or density(masks) > TICKET_DENSITY:
-        prev, masks = masks, magnitude_masks(model, masks, cfg.prune.round_rate, cfg.prune.out_rate, cfg.prune.scope)
+        p = cfg.prune
+        prev, masks = masks, magnitude_masks(model, masks, p.round_rate, p.out_rate, p.scope, p.conv_rate)
     if prev is not None and density(prev) - TICKET_DENSITY < TICKET_DENSITY - density(masks):
         return prev
     return masks

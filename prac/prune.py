@@ -36,9 +36,10 @@ def _keep_top(scores: torch.Tensor, keep: int) -> torch.Tensor:
 
 @torch.no_grad()
 def magnitude_masks(model: nn.Module, masks: Masks | None, rate: float, out_rate: float,
-                    scope: str = "layerwise") -> Masks:
+                    scope: str = "layerwise", conv_rate: float | None = None) -> Masks:
     """Prune ``rate`` of the remaining weights with the smallest magnitude (the output
-    layer at ``out_rate``), per layer or globally across the hidden layers."""
+    layer at ``out_rate``; convolution kernels at ``conv_rate`` if given, as the LTH paper
+    prunes Conv-2/4/6), per layer or globally across the hidden layers."""
     params = prunable(model)
     masks = masks or full_masks(model)
     out_key = output_name(model)
@@ -59,7 +60,8 @@ def magnitude_masks(model: nn.Module, masks: Masks | None, rate: float, out_rate
             offset += k
     else:
         for n in hidden:
-            new[n] = _keep_top(scores(n), round(int(masks[n].sum()) * (1 - rate)))
+            r = conv_rate if conv_rate is not None and params[n].dim() > 2 else rate
+            new[n] = _keep_top(scores(n), round(int(masks[n].sum()) * (1 - r)))
     new[out_key] = _keep_top(scores(out_key), round(int(masks[out_key].sum()) * (1 - out_rate)))
     return {n: new[n] for n in params}
 

@@ -34,7 +34,8 @@ def reuse_problem(setup: Setup, meta: dict) -> str | None:
     built = load_config(None, [], base=meta["config"])
     fixed = {"select.threshold": (built.select.threshold, cfg.select.threshold),
              "prune.rate": (built.prune.round_rate, cfg.prune.round_rate), "prune.output_rate": (built.prune.out_rate, cfg.prune.out_rate),
-             "prune.scope": (built.prune.scope, cfg.prune.scope)}
+             "prune.scope": (built.prune.scope, cfg.prune.scope),
+             "prune.conv_rate": (built.prune.conv_rate, cfg.prune.conv_rate)}
     for k, (theirs, mine) in fixed.items():
         if theirs != mine:
             return (f"PrAC set {meta['key'][:12]} was selected with {k}={theirs} and this run asks {k}={mine}, which "

@@ -79,3 +79,24 @@ def test_apply_masks_zeroes():
     masks = magnitude_masks(m, None, rate=0.5, out_rate=0.5)
     apply_masks(m, masks)
     assert int((m.hidden.weight != 0).sum()) == 10
+
+
+def test_conv_kernels_take_their_own_rate_and_the_fc_layers_keep_theirs():
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(4 * 4 * 4, 10), nn.Linear(10, 3))
+    masks = magnitude_masks(m, None, rate=0.2, out_rate=0.1, conv_rate=0.5)
+    assert [int(masks[n].sum()) for n in ("0.weight", "2.weight", "3.weight")] == [18, 512, 27]  # 36, 640, 30 kept at 50/80/90 %
+    again = magnitude_masks(m, masks, rate=0.2, out_rate=0.1, conv_rate=0.5)    # of the remaining weights
+    assert int(again["0.weight"].sum()) == 9 and int(again["2.weight"].sum()) == round(512 * 0.8)
+    plain = magnitude_masks(m, None, rate=0.2, out_rate=0.1)                    # unset: conv at the hidden rate
+    assert int(plain["0.weight"].sum()) == round(36 * 0.8)
+
+
+def test_a_conv_rate_with_global_pruning_is_refused():
+    import pytest
+
+    from prac.config import load_config
+    from prac.errors import PracError
+
+    with pytest.raises(PracError, match="prune.scope=global ranks all hidden weights together"):
+        load_config(None, ["prune.conv_rate=0.1", "prune.scope=global"])
