@@ -29,15 +29,18 @@ from prac.engine import TrainStats, steps_for, train
 from prac.errors import PracError
 from prac.progress import say
 from prac.report import forwards
-from prac.select import prac_indices, predict, prune_flips
+from prac.select import class_counts, prac_indices, predict, prune_flips
 from prac.setup import Setup, Snapshot, state_of
 from prac.track import ForgettingTracker
 
 
 def probe_settings(cfg: Config) -> dict:
     """The pruning settings that shape the flip probe (and so the set)."""
-    return {"rate": cfg.prune.round_rate, "out_rate": cfg.prune.out_rate, "scope": cfg.prune.scope,
-            "rewind_step": cfg.prune.rewind_step}
+    settings = {"rate": cfg.prune.round_rate, "out_rate": cfg.prune.out_rate, "scope": cfg.prune.scope,
+                "rewind_step": cfg.prune.rewind_step}
+    if cfg.prune.conv_rate is not None:  # only when set: the keys of every other set stay what they were
+        settings["conv_rate"] = cfg.prune.conv_rate
+    return settings
 
 
 def prac_key(setup: Setup) -> str:
@@ -47,8 +50,10 @@ def prac_key(setup: Setup) -> str:
     model as the hash of its structure and initial weights."""
     cfg = setup.cfg
     model = {"user_model": setup.model.id} if setup.model.user else cfg.model
-    return digest("prac-set", setup.data.fingerprint, model, cfg.train, cfg.seed,
-                  {"threshold": cfg.select.threshold}, probe_settings(cfg))
+    # select.learned_mse shapes a regression set; left out when unset, so older keys stay valid
+    rule = {"threshold": cfg.select.threshold,
+            **({} if cfg.select.learned_mse is None else {"learned_mse": cfg.select.learned_mse})}
+    return digest("prac-set", setup.data.fingerprint, model, cfg.train, cfg.seed, rule, probe_settings(cfg))
 
 
 def build_prac(setup: Setup, out=None, progress=None) -> cache.Entry:
@@ -75,8 +80,9 @@ def build_prac(setup: Setup, out=None, progress=None) -> cache.Entry:
     # the dense network's logits on the training split: the probe's reference predictions, and
     # the soft targets of a distilling search (prune.distill), cached with the set
     logits = predict(model, t["x_train"], logits=True)
-    flipped = prune_flips(model, None, t["x_train"], cfg.prune.round_rate, cfg.prune.out_rate, cfg.prune.scope,
-                          reference=logits.argmax(1))
+    p = cfg.prune
+    flipped = prune_flips(model, None, t["x_train"], p.round_rate, p.out_rate, p.scope, reference=logits,
+                          y=t["y_train"], learned_mse=setup.learned_mse, conv_rate=p.conv_rate)
     index = prac_indices(tracker.forgetting_events.cpu(), tracker.never_learned.cpu(), flipped, cfg.select.threshold)
     seconds = time.perf_counter() - start
     if len(index) == 0:
@@ -110,11 +116,11 @@ def dense_run(setup: Setup, model, t: dict, tracker: ForgettingTracker, init: di
     snap = Snapshot(cfg.prune.rewind_step)
     n = setup.data.train_size
     curve = Curve(t, steps_for(cfg.train.epochs, n, cfg.train.batch_size), cfg.train.eval_every, cfg.train.eval_test,
-                  cfg.train.precision)
+                  cfg.train.precision, setup.learned_mse)
     stats = train(model, t["x_train"], t["y_train"], torch.arange(n), cfg.train,
                   epochs=cfg.train.epochs, seed=cfg.seed, listeners=[tracker, snap, curve], progress=progress,
                   label=f"dense {setup.model.name}", checkpoint=lambda state: save_checkpoint(ckpt, {"train": state}),
-                  resume=None if saved is None else saved["train"])
+                  resume=None if saved is None else saved["train"], learned_mse=setup.learned_mse)
     if cfg.prune.rewind_step > stats.steps:
         remove_checkpoint(ckpt)  # these settings can never finish: nothing to resume
         raise PracError(f"prune.rewind_step={cfg.prune.rewind_step} is beyond the dense run's {stats.steps} steps; "
@@ -148,8 +154,9 @@ def describe(setup: Setup, key: str, tracker: ForgettingTracker, flipped: torch.
         "prac_fraction": len(index) / n,
         "composition": {"hard_only": int((hard & ~flipped).sum()), "flipped_only": int((flipped & ~hard).sum()),
                         "both": int((hard & flipped).sum())},
-        "class_counts": torch.bincount(y, minlength=data.num_classes).tolist(),
-        "prac_class_counts": torch.bincount(y[index], minlength=data.num_classes).tolist(),
+        # regression targets count as one class
+        "class_counts": class_counts(y, data.num_classes),
+        "prac_class_counts": class_counts(y[index], data.num_classes),
         "dense": {"steps": stats.steps, "samples": stats.samples, "seconds": seconds,
                   **{k: v for k, v in dense.items() if k != "evaluated"}, "rewind_step": cfg.prune.rewind_step,
                   # training, the flip probe (dense and pruned predictions of the training split), evaluation

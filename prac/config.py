@@ -146,6 +146,9 @@ class PruneConfig:
                                                               "0.2; with target_density and no rate: 1 - "
                                                               "target_density^(1/rounds), the LTH paper's rule)"})
     output_rate: float | None = field(default=None, metadata={"help": "rate for the output layer (default: rate / 2)"})
+    conv_rate: float | None = field(default=None, metadata={"help": "rate for convolution kernels, layerwise scope only "
+                                                                   "(default: rate; the LTH paper prunes Conv-2/4 at "
+                                                                   "0.1 and Conv-6 at 0.15, their FC layers at 0.2)"})
     rounds: int = field(default=13, metadata={"help": "pruning rounds (13 at 20 % leaves 5.5 % of weights)"})
     target_density: float | None = field(default=None, metadata={"help": "with rate: stop once at most this fraction of "
                                                                         "weights remains; without: reach it in rounds"})
@@ -214,6 +217,12 @@ class PruneConfig:
             raise PracError(f"prune.output_rate={self.output_rate} must be a fraction in [0, 1); use e.g. 0.1, or leave it unset")
         if self.scope not in ("layerwise", "global"):
             raise PracError(f"prune.scope '{self.scope}' is unknown; use layerwise or global")
+        if self.conv_rate is not None and not 0 < self.conv_rate < 1:
+            raise PracError(f"prune.conv_rate={self.conv_rate} must be a fraction in (0, 1); use e.g. 0.1, or leave it "
+                            "unset (conv layers at prune.rate)")
+        if self.conv_rate is not None and self.scope == "global":
+            raise PracError("prune.conv_rate sets a rate per layer, but prune.scope=global ranks all hidden weights "
+                            "together; use prune.scope=layerwise, or leave prune.conv_rate unset")
         if self.search not in ("rewind", "finetune"):
             raise PracError(f"prune.search '{self.search}' is unknown; use rewind or finetune")
         if self.search_schedule not in (None, "constant", "cosine", "step"):
@@ -254,10 +263,18 @@ class SelectConfig:
     reprobe: str = field(default="refresh", metadata={"help": "repeat the flip probe on the current ticket every round: none; "
                                                           "union (add its flips, cumulative, as the paper's code); "
                                                           "refresh (hard-to-memorize + the latest flips only)"})
+    learned_mse: float | None = field(default=None, metadata={"help": "regression (float targets) only: a sample is "
+                                                                      "learned (correct) while its squared error, mean "
+                                                                      "over outputs, is below this; set it a few times "
+                                                                      "the noise variance; null: 1 % of the training "
+                                                                      "targets' variance"})
 
     def check(self) -> None:
         if self.threshold < 0:
             raise PracError(f"select.threshold={self.threshold} must be >= 0; use 0 (forgotten at least once) or more")
+        if self.learned_mse is not None and not (self.learned_mse > 0 and math.isfinite(self.learned_mse)):
+            raise PracError(f"select.learned_mse={self.learned_mse} must be a squared error > 0; use e.g. 9e-4 "
+                            "(3 noise stds of 0.01), or null for 1 % of the targets' variance")
         if self.reprobe not in ("none", "union", "refresh"):
             raise PracError(f"select.reprobe '{self.reprobe}' is unknown; use none, union or refresh")
         if self.size not in ("all", "budget"):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from prac import distributed
-from prac.engine import evaluate, forward_batches, task_loss
+from prac.engine import correctness, evaluate, forward_batches, learned_threshold, task_loss
 
 EARLY_STOP = ("early_stop_step", "early_stop_val_loss", "early_stop_test_acc")  # a run's early-stop figures
 POINTS = 20  # points per run when train.eval_every is unset (the issue asks for at least 20)
@@ -40,9 +40,12 @@ def points(total_steps: int, every: int | None) -> list[int]:
 
 
 @torch.no_grad()
-def loss_and_accuracy(model, x, y, batch_size: int = 1024, precision: str = "auto") -> tuple[float, float]:
+def loss_and_accuracy(model, x, y, batch_size: int = 1024, precision: str = "auto",
+                      learned_mse: float | None = None) -> tuple[float, float]:
     """Mean loss (``engine.task_loss``) and accuracy of ``model`` on ``x, y`` in eval mode,
-    in one pass; the same figures on every rank under torchrun."""
+    in one pass; the same figures on every rank under torchrun. Regression targets: the
+    accuracy is the fraction learned (``engine.correctness``, threshold ``learned_mse``)."""
+    threshold = learned_threshold(y, learned_mse)  # once, on the whole split
     was = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -51,7 +54,7 @@ def loss_and_accuracy(model, x, y, batch_size: int = 1024, precision: str = "aut
     for i, out in zip(range(0, len(xs), batch_size), forward_batches(model, xs, batch_size, precision)):
         yb = ys[i:i + batch_size].to(device)
         sums[0] += task_loss(out.float(), yb, reduction="sum").double()
-        sums[1] += (out.argmax(1) == yb).sum()
+        sums[1] += correctness(out, yb, threshold).sum()
     model.train(was)
     loss, correct = distributed.all_reduce_sum(sums).tolist()
     return loss / max(1, rows), correct / max(1, rows)
@@ -65,8 +68,9 @@ class Curve:
     search round extended by ``prune.search_extend``, sets it before each call)."""
 
     def __init__(self, t: dict, total_steps: int, every: int | None = None, test: bool = False,
-                 precision: str = "auto"):
+                 precision: str = "auto", learned_mse: float | None = None):
         self.t, self.every, self.test, self.precision = t, spacing(total_steps, every), test, precision
+        self.learned_mse = learned_mse  # regression: the learned threshold (Setup.learned_mse)
         self.total = total_steps
         self.offset = 0
         self.points: list[dict] = []
@@ -81,10 +85,12 @@ class Curve:
         if self.points and self.points[-1]["step"] == step:
             return
         t = self.t
-        loss, acc = loss_and_accuracy(model, t["x_val"], t["y_val"], precision=self.precision)
+        loss, acc = loss_and_accuracy(model, t["x_val"], t["y_val"], precision=self.precision,
+                                      learned_mse=self.learned_mse)
         point = {"step": step, "val_loss": loss, "val_acc": acc}
         if self.test:
-            point["test_acc"] = evaluate(model, t["x_test"], t["y_test"], precision=self.precision)
+            point["test_acc"] = evaluate(model, t["x_test"], t["y_test"], precision=self.precision,
+                                         learned_mse=self.learned_mse)
         self.points.append(point)
         if self.best is None or loss < self.best["val_loss"]:  # the first minimum, as the paper's "early stop"
             self.best = {"step": step, "val_loss": loss,
@@ -97,7 +103,8 @@ class Curve:
         the validation loss and test accuracy there. ``model`` keeps its final weights."""
         self.record(self.offset + step, model)  # an Early-Bird stop ends between points
         t, last, best = self.t, self.points[-1], self.best
-        final_test = last["test_acc"] if self.test else evaluate(model, t["x_test"], t["y_test"], precision=self.precision)
+        final_test = last["test_acc"] if self.test else evaluate(model, t["x_test"], t["y_test"],
+                                                                 precision=self.precision, learned_mse=self.learned_mse)
         if best["step"] == last["step"]:
             stop_test = final_test
         elif self.test:
@@ -105,7 +112,7 @@ class Curve:
         else:  # the early-stop weights, evaluated once
             final = {k: v.detach().clone() for k, v in model.state_dict().items()}
             model.load_state_dict(best["weights"])
-            stop_test = evaluate(model, t["x_test"], t["y_test"], precision=self.precision)
+            stop_test = evaluate(model, t["x_test"], t["y_test"], precision=self.precision, learned_mse=self.learned_mse)
             model.load_state_dict(final)
         return {"val_acc": last["val_acc"], "val_loss": last["val_loss"], "test_acc": final_test,
                 "early_stop_step": best["step"], "early_stop_val_loss": best["val_loss"],

@@ -19,6 +19,25 @@ digits epoch at batch 32).
 Under torchrun the same loop runs data-parallel (see ``prac.distributed`` and ``train``):
 same global batches, a strided share per rank, listeners fed the global batch everywhere.
 
+Classification or regression is read off the targets, once per ``train``/``evaluate``
+call: integer ``y`` are class labels (cross-entropy; "correct" = predicted class equals
+the label); a float ``y`` (N or N×k) holds regression targets:
+
+- loss (``mse_loss``): the squared error summed over the k outputs, averaged over the
+  batch (``reduction="sum"`` is that mean × N, as the DDP path needs);
+- "correct" = *learned*: the sample's squared error averaged over its outputs
+  (``squared_error``) is below a threshold, ``select.learned_mse`` or by default
+  ``LEARNED_SHARE`` = 1 % of the targets' variance (``default_learned_mse``); a network
+  that fits the signal exactly has a per-sample error of about the noise variance σ², so a
+  threshold of a few σ² (the planted-ticket bench uses 9σ²) makes "learned" mean "fitted
+  to within the noise". The forgetting tracker counts learned -> not learned as a
+  forgetting event, exactly as for classes;
+- ``evaluate`` returns the fraction of samples learned (so every val/test "accuracy" is
+  still the fraction of samples right); ``evaluate_mse`` the mean squared error per entry;
+- distillation (``distill_mse``): squared error to the teacher's outputs instead of KL.
+The classification path computes what it did before (bit-identical weights); per step it
+pays one test of a local bool.
+
 The GPU fast path (``TrainConfig.precision``, ``channels_last``, ``compile``; the first two
 default to "auto": on CUDA only): bf16 autocast around forward and loss (weights, gradients
 and optimizer state stay fp32, so pruned weights stay exactly zero), channels-last layout
@@ -164,10 +183,66 @@ def argmax_into(preds: torch.Tensor, start: int, logits: list[torch.Tensor]) -> 
     return start + len(block)
 
 
+# ---------------------------------------------------------------- the task: classes or regression
+
+LEARNED_SHARE = 0.01  # select.learned_mse unset: learned = squared error below 1 % of the targets' variance
+
+
+def is_regression(y: torch.Tensor) -> bool:
+    """Whether ``y`` holds regression targets (a float tensor, N or N×k) rather than class
+    labels (integers). Callers decide it once per training or evaluation, never per step."""
+    return y.is_floating_point()
+
+
+def default_learned_mse(y: torch.Tensor) -> float:
+    """The "learned" threshold when ``select.learned_mse`` is unset: ``LEARNED_SHARE`` of the
+    variance of the targets ``y`` (per output, averaged over outputs). Scale-free: a sample
+    is learned when the network explains it to within 1 % of the targets' spread (on the
+    planted tasks about 10× the noise variance)."""
+    var = y.detach().reshape(len(y), -1).double().var(0, unbiased=False).mean()
+    return max(LEARNED_SHARE * float(var), 1e-12)  # constant targets: still a threshold a perfect fit meets
+
+
+def learned_threshold(y: torch.Tensor, learned_mse: float | None = None) -> float | None:
+    """The squared error below which a sample of ``y`` counts as learned: ``learned_mse``
+    (``select.learned_mse``) or ``default_learned_mse(y)``; None for class labels."""
+    if not is_regression(y):
+        return None
+    return default_learned_mse(y) if learned_mse is None else float(learned_mse)
+
+
+def squared_error(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each sample's squared error, averaged over its outputs (float32, length N): the figure
+    the learned rule compares with its threshold, on the noise variance's scale."""
+    return (out.float() - y.reshape(out.shape)).square().reshape(len(out), -1).mean(1)
+
+
+def correctness(out: torch.Tensor, y: torch.Tensor, threshold: float | None = None) -> torch.Tensor:
+    """Per-sample correctness (bool, length N): the predicted class is the label, or, for
+    regression targets, the sample is learned (``squared_error < threshold``, the value of
+    ``learned_threshold`` for the whole split)."""
+    if not is_regression(y):
+        return out.argmax(1) == y
+    if threshold is None:
+        raise ValueError("correctness() of regression targets needs the split's threshold: pass "
+                         "learned_threshold(y_split, learned_mse), not a per-batch default")
+    return squared_error(out, y) < threshold
+
+
+def mse_loss(out: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """The regression loss: squared error summed over the outputs, then the mean (or sum, or
+    with "none" each sample's) over the samples, so "sum" = "mean" × N as for cross-entropy."""
+    out, y = out.float(), y.reshape(out.shape).float()  # bf16 outputs under autocast: the loss in fp32
+    if reduction == "none":
+        return F.mse_loss(out, y, reduction="none").reshape(len(out), -1).sum(1)
+    total = F.mse_loss(out, y, reduction="sum")
+    return total / max(1, len(out)) if reduction == "mean" else total
+
+
 def task_loss(out: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """The training loss of a batch (cross-entropy to the class labels), as the loop and the
-    validation curves (``prac.curve``) compute it."""
-    return F.cross_entropy(out, y, reduction=reduction)
+    """The training loss of a batch, as the loop and the validation curves (``prac.curve``)
+    compute it: cross-entropy to class labels, ``mse_loss`` to float regression targets."""
+    return (mse_loss if is_regression(y) else F.cross_entropy)(out, y, reduction=reduction)
 
 
 DISTILL_TEMPERATURE = 2.0  # Hinton et al.'s soft targets; the KL term is scaled by T^2 to keep its gradients' size
@@ -183,15 +258,28 @@ def distill_loss(logits: torch.Tensor, labels: torch.Tensor, soft: torch.Tensor,
     return (1 - weight) * ce + weight * t * t * kl
 
 
+def distill_mse(out: torch.Tensor, targets: torch.Tensor, teacher: torch.Tensor, weight: float) -> torch.Tensor:
+    """``distill_loss`` for regression, summed over the batch: ``(1 - weight) x`` squared error
+    to the targets ``+ weight x`` squared error to the teacher's outputs (both summed over
+    outputs): the dense network's predictions are the soft targets, no temperature."""
+    return (1 - weight) * mse_loss(out, targets, "sum") + weight * mse_loss(out, teacher, "sum")
+
+
 def train(model: nn.Module, x: torch.Tensor | Pixels, y: torch.Tensor, indices: torch.Tensor, cfg: TrainConfig, *,
           epochs: float, seed: int, masks: Masks | None = None, listeners=(), progress=None,
           label: str = "train", checkpoint=None, resume: dict | None = None,
-          teacher: tuple[torch.Tensor, float] | None = None) -> TrainStats:
+          teacher: tuple[torch.Tensor, float] | None = None, learned_mse: float | None = None) -> TrainStats:
     """Train ``model`` on ``x[indices]`` for ``epochs`` passes (fractional allowed).
+
+    Integer ``y`` are class labels (cross-entropy; a sample is correct when its predicted
+    class is its label); float ``y`` (N or N×k) are regression targets (``mse_loss``; a
+    sample is correct, i.e. learned, when its squared error averaged over outputs is below
+    ``learned_mse``, default ``default_learned_mse(y)``). Decided once per call.
 
     ``teacher=(logits, weight)``: knowledge distillation from a teacher's logits on every
     row of ``x`` (on the device): the loss is ``(1 - weight) x`` cross-entropy ``+ weight x``
-    the temperature-scaled KL divergence to the teacher's soft targets (``distill_loss``).
+    the temperature-scaled KL divergence to the teacher's soft targets (``distill_loss``);
+    for regression the squared error to the teacher's outputs (``distill_mse``).
 
     ``seed`` fixes the data order and augmentation; the model's initial weights are the
     caller's. Pruned weights stay exactly zero. Returns the steps and samples spent.
@@ -218,6 +306,10 @@ def train(model: nn.Module, x: torch.Tensor | Pixels, y: torch.Tensor, indices: 
     n = len(indices)
     if n == 0:
         raise PracError("cannot train on an empty subset; check the PrAC set (select.threshold) or the data")
+    # the task, decided once: its loss, its distillation, and what a correct sample is
+    regression = is_regression(y)
+    threshold = learned_threshold(y, learned_mse)
+    loss_fn, distill_fn = (mse_loss, distill_mse) if regression else (F.cross_entropy, distill_loss)
     total = steps_for(epochs, n, cfg.batch_size)
     batches = math.ceil(n / cfg.batch_size)  # per epoch
     opt = make_optimizer(model, cfg)
@@ -252,7 +344,8 @@ def train(model: nn.Module, x: torch.Tensor | Pixels, y: torch.Tensor, indices: 
     merged = world == 1 and len(torch.unique(indices)) == n
     per_epoch = [l.on_batch for l in listeners if hasattr(l, "on_batch") and merged and merges_batches(l)]
     hooks["on_batch"] = [l.on_batch for l in listeners if hasattr(l, "on_batch") and not (merged and merges_batches(l))]
-    preds = torch.empty(n, dtype=torch.long, device=device) if per_epoch else None
+    # per sample of an epoch: the predicted class, or for regression the squared error
+    preds = torch.empty(n, dtype=torch.float32 if regression else torch.long, device=device) if per_epoch else None
     step, epoch = 0, 0
     stateful = [l for l in listeners if hasattr(l, "state_dict")]
     if resume is not None:
@@ -288,10 +381,10 @@ def train(model: nn.Module, x: torch.Tensor | Pixels, y: torch.Tensor, indices: 
                 logits = forward(xb)
                 # under DDP: sum over the share x world / global size, so DDP's mean over ranks is the global mean
                 if teacher is None:
-                    loss = task_loss(logits, yb) if world == 1 else \
-                        task_loss(logits, yb, reduction="sum") * world / len(idx)
+                    loss = loss_fn(logits, yb) if world == 1 else \
+                        loss_fn(logits, yb, reduction="sum") * world / len(idx)
                 else:
-                    loss = distill_loss(logits, yb, teacher[0][local], teacher[1]) * world / len(idx)
+                    loss = distill_fn(logits, yb, teacher[0][local], teacher[1]) * world / len(idx)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -306,15 +399,19 @@ def train(model: nn.Module, x: torch.Tensor | Pixels, y: torch.Tensor, indices: 
                 sched.step()
             losses.append(loss.detach())
             if preds is not None:  # predictions in batches of steps, compared with the labels once an epoch
-                kept.append(logits.detach())
-                if len(kept) * len(idx) >= ARGMAX_ROWS:
-                    predicted = argmax_into(preds, predicted, kept)
+                if regression:  # the errors need this batch's targets: one small reduction per step
+                    kept.append(squared_error(logits.detach(), yb))
+                else:
+                    kept.append(logits.detach())
+                    if len(kept) * len(idx) >= ARGMAX_ROWS:
+                        predicted = argmax_into(preds, predicted, kept)
             if hooks["on_batch"]:
-                correct = logits.detach().argmax(1) == yb
+                out = logits.detach()
+                ok = squared_error(out, yb) < threshold if regression else out.argmax(1) == yb
                 if world > 1:  # the global batch's correctness, on every rank
-                    correct = distributed.gather_strided(correct, len(idx))
+                    ok = distributed.gather_strided(ok, len(idx))
                 for hook in hooks["on_batch"]:
-                    hook(idx, correct)
+                    hook(idx, ok)
             step += 1
             seen += len(idx)
             for hook in hooks["on_step"]:
@@ -323,9 +420,15 @@ def train(model: nn.Module, x: torch.Tensor | Pixels, y: torch.Tensor, indices: 
                 progress.update(task, completed=step)
         stats.samples += seen
         if per_epoch:
-            argmax_into(preds, predicted, kept)
+            if regression:
+                torch.cat(kept, out=preds[:seen])
+                kept.clear()
+                ok = preds[:seen] < threshold
+            else:
+                argmax_into(preds, predicted, kept)
+                ok = preds[:seen] == y[perm[:seen]]
             for hook in per_epoch:
-                hook(perm[:seen], preds[:seen] == y[perm[:seen]])
+                hook(perm[:seen], ok)
         loss_sum = distributed.all_reduce_sum(torch.stack(losses).sum())  # every rank takes the same decision
         if not torch.isfinite(loss_sum):
             raise PracError(f"training diverged (loss is {float(loss_sum)} in epoch {epoch}); lower train.lr")
@@ -365,16 +468,40 @@ def forward_batches(model: nn.Module, x: torch.Tensor | Pixels, batch_size: int,
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor | Pixels, y: torch.Tensor, batch_size: int = 1024,
-             precision: str = "auto") -> float:
-    """Top-1 accuracy (a fraction) of ``model`` in eval mode. Under torchrun each rank counts
-    its strided share of the rows and the counts are summed: the same figure on every rank.
-    ``precision`` as ``train.precision`` (auto: bf16 autocast on CUDA)."""
+             precision: str = "auto", learned_mse: float | None = None) -> float:
+    """The fraction of samples right, with ``model`` in eval mode: top-1 accuracy for class
+    labels; for float regression targets the fraction learned (``correctness``: squared error
+    below ``learned_mse``, default ``default_learned_mse(y)``), so every val_acc/test_acc
+    keeps its meaning. Under torchrun each rank counts its strided share of the rows and the
+    counts are summed: the same figure on every rank. ``precision`` as ``train.precision``
+    (auto: bf16 autocast on CUDA)."""
+    threshold = learned_threshold(y, learned_mse)  # once, on the whole split (before sharding)
     was = model.training
     model.eval()
     device = next(model.parameters()).device
-    correct = torch.zeros((), dtype=torch.long, device=device)
+    right = torch.zeros((), dtype=torch.long, device=device)
     rows, x, y = len(x), distributed.shard(x), distributed.shard(y)
     for i, out in zip(range(0, len(x), batch_size), forward_batches(model, x, batch_size, precision)):
-        correct += (out.argmax(1) == y[i:i + batch_size].to(device)).sum()
+        right += correctness(out, y[i:i + batch_size].to(device), threshold).sum()
     model.train(was)
-    return int(distributed.all_reduce_sum(correct)) / max(1, rows)
+    return int(distributed.all_reduce_sum(right)) / max(1, rows)
+
+
+@torch.no_grad()
+def evaluate_mse(model: nn.Module, x: torch.Tensor | Pixels, y: torch.Tensor, batch_size: int = 1024,
+                 precision: str = "auto") -> float:
+    """Mean squared error of ``model`` (eval mode) on float targets ``y``, averaged over every
+    entry (samples and outputs): on the scale of the targets' noise variance. The same
+    figure on every rank under torchrun."""
+    if not is_regression(y):
+        raise PracError("evaluate_mse needs float regression targets; for class labels use evaluate (accuracy)")
+    was = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    entries = y.numel()
+    x, y = distributed.shard(x), distributed.shard(y)
+    for i, out in zip(range(0, len(x), batch_size), forward_batches(model, x, batch_size, precision)):
+        total += mse_loss(out, y[i:i + batch_size].to(device), "sum").double()
+    model.train(was)
+    return float(distributed.all_reduce_sum(total)) / max(1, entries)

@@ -71,7 +71,8 @@ class EarlyBird:
 
     def on_epoch_end(self, epoch: int, model) -> bool:
         p = self.cfg.prune
-        now = distributed.masks_on_main(model, self.masks, p.round_rate, p.out_rate, p.scope)  # same stop on every rank
+        # computed on rank 0 and broadcast: the same stop on every rank
+        now = distributed.masks_on_main(model, self.masks, p.round_rate, p.out_rate, p.scope, p.conv_rate)
         self.calm = self.calm + 1 if self.prev is not None and hamming(now, self.prev) < p.eb_eps else 0
         self.prev = now
         return self.calm >= p.eb_patience
@@ -199,7 +200,7 @@ class Run:
     def curve(self, total_steps: int) -> Curve:
         """The validation curve of a training of ``total_steps`` (``prac.curve``)."""
         tc = self.cfg.train
-        return Curve(self.t, total_steps, tc.eval_every, tc.eval_test, tc.precision)
+        return Curve(self.t, total_steps, tc.eval_every, tc.eval_test, tc.precision, self.setup.learned_mse)
 
     def curve_cost(self, total_steps: int) -> int:
         """Samples the curve of a training of ``total_steps`` predicts (``prac.curve.cost``)."""
@@ -271,7 +272,7 @@ def round_zero(run: Run, model) -> None:
         st = train(model, t["x_train"], t["y_train"], run.initial, run.search_train, epochs=epochs,
                    seed=round_seed(cfg.seed, 0), listeners=[snap, curve], progress=run.progress,
                    label="round 0 (dense)", checkpoint=lambda s: run.checkpoint(train=s), resume=run.take_resume(),
-                   teacher=run.teacher)
+                   teacher=run.teacher, learned_mse=run.setup.learned_mse)
         if p.rewind_step > st.steps:
             raise PracError(f"prune.rewind_step={p.rewind_step} is beyond round 0's {st.steps} steps; lower it")
         state.update(rewind=state["init"] if p.rewind_step == 0 else snap.state, model=state_of(model),
@@ -296,7 +297,7 @@ def search_rounds(run: Run, model) -> None:
         if run.resume is not None:  # killed inside this round: its masks were saved with the engine state
             masks = run.round_masks
         else:
-            masks = distributed.masks_on_main(model, masks, p.round_rate, p.out_rate, p.scope)
+            masks = distributed.masks_on_main(model, masks, p.round_rate, p.out_rate, p.scope, p.conv_rate)
             if p.search == "rewind":
                 model.load_state_dict(rewind)
         st, chunks, evaluation = train_round(run, model, masks, subset, r, rounds[-1]["val_acc"])
@@ -309,7 +310,9 @@ def search_rounds(run: Run, model) -> None:
             f"test {100 * rounds[-1]['test_acc']:.2f} %, {st.steps:,} steps on {len(subset):,} samples"
             + (f" ({chunks} budgets)" if chunks > 1 else ""))
         if cfg.select.reprobe != "none" and cfg.select.subset == "prac":
-            flipped = torch.nonzero(prune_flips(model, masks, t["x_train"], p.round_rate, p.out_rate, p.scope)).flatten()
+            flipped = torch.nonzero(prune_flips(model, masks, t["x_train"], p.round_rate, p.out_rate, p.scope,
+                                                y=t["y_train"], learned_mse=run.setup.learned_mse,
+                                                conv_rate=p.conv_rate)).flatten()
             subset = run.refreshed(subset, flipped)
             rounds[-1]["forwards"] += 2 * run.n  # the probe predicts the training split twice
         reached = p.target_density is not None and density(masks) <= p.target_density
@@ -344,7 +347,7 @@ def train_round(run: Run, model, masks: Masks, subset: torch.Tensor, r: int, pre
                    seed=round_seed(cfg.seed, r) + 100_003 * chunk, masks=masks, listeners=listeners,
                    progress=run.progress, label=f"round {r}/{p.n_rounds}",
                    checkpoint=lambda s: run.checkpoint(train=s, round_masks=masks, chunk=chunk, chunk_stats=so_far),
-                   resume=run.take_resume(), teacher=run.teacher)
+                   resume=run.take_resume(), teacher=run.teacher, learned_mse=run.setup.learned_mse)
         if total is None:
             total = st
         else:

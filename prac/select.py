@@ -1,5 +1,10 @@
 """Subset selection: the PrAC rule, its random control, and the prune-flip probe.
 
+Regression (float targets, see ``prac.engine``): a flip is a sample whose *learned-ness*
+changes when the network is pruned, i.e. its squared error (mean over outputs) crosses
+the learned threshold in either direction; the class-balanced subsets treat every
+regression sample as one class (``class_labels``).
+
 Under torchrun the probe's predictions are data-parallel: each rank predicts its strided
 share of the rows and every rank gets the whole vector (``prac.distributed``), so every
 sample is probed once; the probe's masks are computed on rank 0 and broadcast.
@@ -12,7 +17,7 @@ from torch import nn
 
 from prac import distributed
 from prac.data.dataset import Pixels
-from prac.engine import forward_batches
+from prac.engine import forward_batches, is_regression, learned_threshold, squared_error
 from prac.prune import Masks, apply_masks
 
 
@@ -40,6 +45,17 @@ def hardness(forgetting_events: torch.Tensor, never_learned: torch.Tensor, flipp
     return forgetting_events.float() + flipped.float() + never_learned.float()
 
 
+def class_labels(y: torch.Tensor) -> torch.Tensor:
+    """The class of each sample for class balancing (int64): the labels themselves, or for
+    regression targets (float) a single class 0 for every sample."""
+    return torch.zeros(len(y), dtype=torch.long) if is_regression(y) else y.to(torch.long)
+
+
+def class_counts(y: torch.Tensor, num_classes: int) -> list[int]:
+    """Samples per class (``num_classes`` entries), or ``[len(y)]`` for regression targets."""
+    return torch.bincount(class_labels(y).cpu(), minlength=1 if is_regression(y) else num_classes).tolist()
+
+
 def budget_subset(members: torch.Tensor, score: torch.Tensor, labels: torch.Tensor, size: int, seed: int,
                   bins: int = 10) -> torch.Tensor:
     """A class-balanced subset of ``size`` samples built around the PrAC members.
@@ -50,7 +66,9 @@ def budget_subset(members: torch.Tensor, score: torch.Tensor, labels: torch.Tens
     al. 2023: at small budgets covering the score range beats hardest-first and random).
     When they are fewer: all of them, topped up class by class with uniformly random
     non-members, so a round's steps see ``size`` distinct samples (one pass of its budget)
-    instead of cycling over a handful. Sorted int64 indices; deterministic given ``seed``."""
+    instead of cycling over a handful. Sorted int64 indices; deterministic given ``seed``.
+    Regression targets count as one class."""
+    labels = class_labels(labels).cpu()
     n = len(labels)
     size = min(size, n)
     g = torch.Generator().manual_seed(seed)
@@ -123,14 +141,31 @@ def predict(model: nn.Module, x: torch.Tensor | Pixels, batch_size: int = 1024,
 
 @torch.no_grad()
 def prune_flips(model: nn.Module, masks: Masks | None, x: torch.Tensor | Pixels, rate: float, out_rate: float,
-                scope: str = "layerwise", reference: torch.Tensor | None = None) -> torch.Tensor:
+                scope: str = "layerwise", reference: torch.Tensor | None = None, y: torch.Tensor | None = None,
+                learned_mse: float | None = None, conv_rate: float | None = None) -> torch.Tensor:
     """Hooker et al.'s pruning-identified exemplars: prune ``model`` one more round by
-    magnitude (no retraining) and mark every sample whose predicted class changes.
+    magnitude (no retraining) and mark every sample whose prediction changes.
 
-    The model's weights are restored before returning."""
-    before = predict(model, x) if reference is None else reference
+    Class labels (or no ``y``): a flip is a change of the predicted class. Regression
+    targets ``y`` (float): a flip is a change of learned-ness, the sample's squared error
+    crossing the threshold (``learned_mse``, default ``engine.default_learned_mse(y)``).
+    ``reference``: the unpruned network's predictions if already known, as classes or as
+    raw outputs (float, e.g. the dense logits). The model's weights are restored before
+    returning."""
+    regression = y is not None and is_regression(y)
+    if regression:
+        y = y.cpu()
+        threshold = learned_threshold(y, learned_mse)
+        out = reference if reference is not None and reference.is_floating_point() else predict(model, x, logits=True)
+        before = squared_error(out, y) < threshold
+    elif reference is None:
+        before = predict(model, x)
+    else:
+        before = reference.argmax(1) if reference.is_floating_point() else reference
     saved = {k: v.clone() for k, v in model.state_dict().items()}
-    apply_masks(model, distributed.masks_on_main(model, masks, rate, out_rate, scope))
-    after = predict(model, x)
+    apply_masks(model, distributed.masks_on_main(model, masks, rate, out_rate, scope, conv_rate))
+    after = predict(model, x, logits=regression)
     model.load_state_dict(saved)
-    return before != after
+    if regression:
+        after = squared_error(after, y) < threshold
+    return before.cpu() != after

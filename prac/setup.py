@@ -28,6 +28,7 @@ from prac.data import Dataset, load_dataset
 from prac.data.dataset import Pixels
 from prac.data.npz import to_layout
 from prac.data.prepare import Raw, finish
+from prac.engine import default_learned_mse, is_regression
 from prac.errors import PracError
 from prac.models import build_model
 from prac.models.base import PRUNABLE_ATTR, output_name, prunable
@@ -83,6 +84,22 @@ class Setup:
     def tensors(self) -> dict[str, torch.Tensor | Pixels]:
         return on_device(self.data, self.device)
 
+    @property
+    def regression(self) -> bool:
+        """Float targets: a regression task (``prac.engine``)."""
+        return is_regression(self.data.y_train)
+
+    @functools.cached_property
+    def learned_mse(self) -> float | None:
+        """The squared error below which a regression sample counts as learned, resolved
+        once for every split: ``select.learned_mse``, or 1 % of the training targets'
+        variance (``engine.default_learned_mse``); None for class labels. Pass it as
+        ``learned_mse=`` to ``train``, ``evaluate`` and ``select.prune_flips``."""
+        if not self.regression:
+            return None
+        given = self.cfg.select.learned_mse
+        return default_learned_mse(self.data.y_train) if given is None else float(given)
+
     def header(self) -> dict:
         """What a saved ticket needs to rebuild its network (``prac.api.load_ticket``)."""
         return {"model": self.model.name, "model_id": self.model.id, "user_model": self.model.user,
@@ -132,15 +149,17 @@ def _numpy(a, name: str) -> np.ndarray:
 
 def arrays_dataset(cfg: DatasetConfig, x_train, y_train, x_test, y_test) -> Dataset:
     """Arrays checked like an npz file (images N×C×H×W or N×H×W, flat N×D; integer labels),
-    split, normalised and fingerprinted like every other dataset."""
+    split, normalised and fingerprinted like every other dataset. A float ``y_train`` (N or
+    N×k) makes a regression task: its targets, and ``y_test``'s, are kept as float32 N×k."""
     source = "the arrays given to prac"
     xs = {}
     for name, a in (("x_train", x_train), ("x_test", x_test)):
         a = _numpy(a, name)
         # N×H×W is grey images; N×C×H×W stays as it is (a tensor from PyTorch is channels-first)
         xs[name] = a[:, None] if a.ndim == 3 else a if a.ndim == 4 else to_layout(a, source, name)
-    raw = Raw(xs["x_train"], _numpy(y_train, "y_train"), xs["x_test"], _numpy(y_test, "y_test"),
-              source=source, kind=ARRAYS_KIND)
+    y_train = _numpy(y_train, "y_train")
+    raw = Raw(xs["x_train"], y_train, xs["x_test"], _numpy(y_test, "y_test"), source=source, kind=ARRAYS_KIND,
+              regression=y_train.dtype.kind == "f")
     return finish(raw, cfg)
 
 
@@ -194,8 +213,13 @@ def user_spec(model_fn: Callable[[], nn.Module], seed: int, data: Dataset, pruna
                             "network take the data's layout") from None
     if not (isinstance(out, torch.Tensor) and out.shape == (2, data.num_classes)):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise PracError(f"{type(model).__name__} maps a batch of 2 to {shape}, not to 2×{data.num_classes} class "
-                        f"logits; give it {data.num_classes} outputs")
+        k = data.num_classes
+        if is_regression(data.y_train):  # float targets: one output per target column
+            raise PracError(f"{type(model).__name__} maps a batch of 2 to {shape}, not to 2×{k} outputs (float y_train "
+                            f"is {k} regression target{'s' * (k > 1)} per sample); give it {k} output{'s' * (k > 1)}, or pass "
+                            "integer class labels")
+        raise PracError(f"{type(model).__name__} maps a batch of 2 to {shape}, not to 2×{k} class "
+                        f"logits; give it {k} outputs")
     return ModelSpec(name=_sanitised(type(model).__name__), id=model_id(model), make=model_fn, user=True,
                      prunable=names)
 

@@ -4,6 +4,12 @@ The engine calls ``update(indices, correct)`` once per training batch with the p
 of the training forward pass itself, so tracking costs no extra forward pass. Updates are
 vectorised over the batch (indices are unique within a batch) and stay on the tensors'
 device: no per-sample Python and no host synchronisation.
+
+"Correct" is whatever the engine reports per sample: the predicted class equals the label,
+or for regression targets the sample is *learned* (its squared error, averaged over the
+outputs, is below the learned threshold; ``prac.engine``). A forgetting event is then a
+learned sample whose error rises above the threshold at its next presentation, and
+"never learned" a sample that was never fitted that closely.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ class ForgettingTracker:
 
     - ``forgetting_events``: transitions correct -> incorrect between two consecutive
       presentations of the sample;
-    - ``never_learned``: the sample was never classified correctly (derived);
+    - ``never_learned``: the sample was never correct (classified right, or learned) (derived);
     - ``first_learned``: the epoch at which it was first correct (-1: never);
     - ``presentations``: how often the sample was seen.
     """

@@ -22,7 +22,7 @@ import torch
 
 from prac.config import Config
 from prac.curve import Curve
-from prac.engine import steps_for, train
+from prac.engine import learned_threshold, steps_for, train
 from prac.prune import Masks
 
 
@@ -44,9 +44,11 @@ def retrain(cfg: Config, t: dict, start: dict, masks: Masks, model, seed: int, p
     model.load_state_dict(start)
     n = len(t["y_train"])
     total = steps_for(cfg.train.epochs, n, cfg.train.batch_size)
-    curve = Curve(t, total, cfg.train.eval_every, cfg.train.eval_test, cfg.train.precision)
+    learned = learned_threshold(t["y_train"], cfg.select.learned_mse)  # regression: = Setup.learned_mse
+    curve = Curve(t, total, cfg.train.eval_every, cfg.train.eval_test, cfg.train.precision, learned)
     st = train(model, t["x_train"], t["y_train"], torch.arange(n), cfg.train, epochs=cfg.train.epochs, seed=seed,
-               masks=masks, listeners=[curve], progress=progress, label=label, checkpoint=checkpoint, resume=resume)
+               masks=masks, listeners=[curve], progress=progress, label=label, checkpoint=checkpoint, resume=resume,
+               learned_mse=learned)
     return {**curve.finish(model, st.steps), "evaluated": curve.evaluated(), "steps": st.steps,
             "samples": st.samples, "seconds": st.seconds}
 

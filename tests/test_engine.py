@@ -191,3 +191,73 @@ def test_training_with_a_teacher_moves_the_student_towards_it():
     train(net, x, y, torch.arange(64), TrainConfig(lr=0.05, batch_size=16), epochs=20, seed=0, teacher=(teacher, 1.0))
     with torch.no_grad():
         assert (net(x).argmax(1) == 2).float().mean() > 0.9        # it followed the teacher, not the labels
+
+
+# ---------------------------------------------------------------- regression (float targets)
+
+def test_task_loss_for_regression_sums_outputs_and_averages_samples():
+    from prac.engine import mse_loss, task_loss
+
+    out = torch.tensor([[1.0, 2.0], [0.0, 0.0]])
+    y = torch.tensor([[0.0, 0.0], [0.0, 1.0]])               # per-sample squared errors summed: 5 and 1
+    assert float(task_loss(out, y)) == pytest.approx(3.0)
+    assert float(task_loss(out, y, reduction="sum")) == pytest.approx(6.0)   # = mean x N, as DDP needs
+    assert mse_loss(out, y, reduction="none").tolist() == [5.0, 1.0]
+    assert float(task_loss(torch.tensor([[2.0], [0.0]]), torch.tensor([0.0, 1.0]))) == pytest.approx(2.5)  # N targets
+    labels = torch.tensor([1, 0])                           # integer labels: still cross-entropy
+    assert torch.allclose(task_loss(out, labels), torch.nn.functional.cross_entropy(out, labels))
+
+
+def test_evaluate_on_regression_is_the_fraction_learned_and_evaluate_mse_the_error():
+    from prac.engine import correctness, default_learned_mse, evaluate, evaluate_mse
+
+    net = nn.Linear(1, 1)
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+        net.bias.zero_()                                    # the identity
+    x = torch.tensor([[0.0], [1.0], [2.0], [3.0]])
+    y = torch.tensor([[0.0], [1.05], [2.5], [3.0]])          # squared errors 0, .0025, .25, 0
+    assert evaluate(net, x, y, batch_size=3, learned_mse=0.01) == 0.75
+    assert evaluate(net, x, y, learned_mse=0.001) == 0.5
+    assert evaluate_mse(net, x, y, batch_size=3) == pytest.approx((0.0025 + 0.25) / 4)
+    assert default_learned_mse(y) == pytest.approx(0.01 * float(y.var(unbiased=False)))   # 1 % of the variance
+    assert evaluate(net, x, y) == 0.75                      # that default: .0125 here
+    with pytest.raises(ValueError, match="threshold"):
+        correctness(net(x), y)                              # a batch never picks its own threshold
+    assert evaluate(net, x, torch.tensor([0, 0, 0, 0])) == 1.0   # integer labels: accuracy, as before
+
+
+def test_regression_trains_and_its_tracker_fed_once_per_epoch_equals_per_batch():
+    from prac.engine import evaluate, evaluate_mse
+    from prac.track import ForgettingTracker
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(200, 2, generator=g) * 2 - 1
+    y = torch.stack([x[:, 0].clamp_min(0), x[:, 1] - x[:, 0]], 1) + 0.01 * torch.randn(200, 2, generator=g)
+    cfg = TrainConfig(batch_size=16, lr=0.01)
+    torch.manual_seed(0)
+    a = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 2))
+    b = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 2))
+    b.load_state_dict(a.state_dict())
+    before = evaluate_mse(a, x, y)
+    merged, per_batch = ForgettingTracker(200), PerBatch(200)
+    train(a, x, y, torch.arange(200), cfg, epochs=8, seed=1, listeners=[merged], learned_mse=1e-3)
+    train(b, x, y, torch.arange(200), cfg, epochs=8, seed=1, listeners=[per_batch], learned_mse=1e-3)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    for k, v in merged.state_dict().items():
+        assert torch.equal(v, per_batch.tracker.state_dict()[k]), k
+    assert evaluate_mse(a, x, y) < before / 10               # it learned (MSE loss)
+    # half-way there at 1e-3: some samples learned, some of them forgotten again, some never
+    assert 0 < int(merged.never_learned.sum()) < 200 and int(merged.forgetting_events.sum()) > 0
+    assert 0 < evaluate(a, x, y, learned_mse=1e-3) < 1
+
+
+def test_distill_mse_mixes_targets_and_teacher_outputs():
+    from prac.engine import distill_mse
+
+    out = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    y = torch.zeros(2, 2)
+    teacher = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    assert float(distill_mse(out, y, teacher, 0.0)) == pytest.approx(5.0)    # squared error to y, summed
+    assert float(distill_mse(out, y, teacher, 1.0)) == pytest.approx(4.0)    # to the teacher
+    assert float(distill_mse(out, y, teacher, 0.5)) == pytest.approx(4.5)

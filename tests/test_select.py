@@ -73,3 +73,41 @@ def test_budget_subset_of_many_members_is_balanced_and_covers_the_score_range():
     assert strata.tolist() == [4] * 10                            # spread evenly over the range, not hardest-first
     small = budget_subset(torch.tensor([1, 3, 5]), score, labels, 40, seed=0)   # class 1 members only
     assert torch.bincount(labels[small]).tolist() == [20, 20]
+
+
+def test_prune_flips_for_regression_is_a_crossing_of_the_learned_threshold():
+    m = Toy()
+    with torch.no_grad():
+        m.fc.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 0.1]]))   # pruning keeps only the 1.0
+        m.out.weight.copy_(torch.eye(2))
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 6.0], [0.0, 1.0], [0.0, 1.0]])
+    # outputs before: [1,0] [0,.1] [.5,.6] [0,.1] [0,.1]; after pruning: [1,0] [0,0] [.5,0] [0,0] [0,0]
+    y = torch.tensor([[1.0, 0.0],    # learned before and after: no flip
+                      [0.0, 0.1],    # learned, then error .005 (mean over outputs): a flip
+                      [0.5, 0.6],    # learned, then error .18: a flip
+                      [5.0, 5.0],    # never close: the prediction changes, learned-ness does not
+                      [0.0, 0.0]])   # error .005, then 0: learned only once pruned, a flip too
+    flips = prune_flips(m, None, x, rate=0.75, out_rate=0.0, y=y, learned_mse=0.001)
+    assert flips.tolist() == [False, True, True, False, True]
+    assert torch.equal(m.fc.weight, torch.tensor([[1.0, 0.0], [0.0, 0.1]]))   # weights restored
+    # the dense outputs as the reference give the same answer; a looser threshold sees fewer flips
+    with torch.no_grad():
+        dense = m(x)
+    assert torch.equal(prune_flips(m, None, x, 0.75, 0.0, reference=dense, y=y, learned_mse=0.001), flips)
+    assert prune_flips(m, None, x, 0.75, 0.0, y=y, learned_mse=0.01).tolist() == [False, False, True, False, False]
+    # class labels (or no y) keep the classification rule, also with raw outputs as the reference
+    assert torch.equal(prune_flips(m, None, x, 0.75, 0.0, reference=dense, y=torch.zeros(5, dtype=torch.long)),
+                       prune_flips(m, None, x, 0.75, 0.0))
+
+
+def test_budget_subset_treats_regression_targets_as_one_class():
+    from prac.select import budget_subset, class_counts
+
+    y = torch.linspace(0, 1, 100)[:, None]                      # float targets: no classes
+    members = torch.tensor([0, 1, 2, 60])
+    out = budget_subset(members, torch.zeros(100), y, 16, seed=0)
+    assert len(out) == 16 and len(set(out.tolist())) == 16 and set(members.tolist()) <= set(out.tolist())
+    assert torch.equal(out, budget_subset(members, torch.zeros(100), y, 16, seed=0))
+    many = budget_subset(torch.arange(100), torch.arange(100).float(), y, 20, seed=0)
+    assert len(many) == 20 and torch.bincount((many // 10)).tolist() == [2] * 10   # strata of the score
+    assert class_counts(y, 1) == [100] and class_counts(torch.tensor([0, 2, 2]), 3) == [1, 0, 2]

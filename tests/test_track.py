@@ -57,3 +57,30 @@ def test_memory_is_linear_in_samples_and_constant_in_epochs():
         t.update(torch.arange(1000), torch.rand(1000) > 0.5)
     assert t.nbytes() == before
     assert ForgettingTracker(2000).nbytes() == 2 * before
+
+
+def test_regression_rule_learned_and_forgotten_on_hand_made_squared_errors():
+    """Regression: correct = learned = squared error (mean over outputs) below the threshold;
+    the tracker then counts learned -> not learned as a forgetting event."""
+    from prac.engine import correctness
+
+    threshold = 0.01
+    # per epoch, each sample's squared error averaged over its 2 outputs
+    errors = [[0.001, 0.5, 0.020, 0.008],
+              [0.050, 0.5, 0.009, 0.008],
+              [0.002, 0.5, 0.000, 0.008],
+              [0.020, 0.5, 0.005, 0.008],
+              [0.010, 0.5, 0.001, 0.008],   # exactly at the threshold is not below it: not learned
+              [0.005, 0.5, 0.004, 0.015]]
+    y = torch.zeros(4, 2)
+    t = ForgettingTracker(4)
+    for epoch, row in enumerate(errors):
+        e = torch.tensor(row)
+        out = torch.stack([e.sqrt(), e.sqrt()], 1)      # both outputs err by sqrt(e): mean e
+        out[3] = torch.tensor([0.0, (2 * row[3]) ** 0.5])  # sample 3: one output carries it all
+        t.start_epoch(epoch)
+        t.update(torch.arange(4), correctness(out, y, threshold))
+    # sample 0: 1 0 1 0 0 1 -> two events; 1: never learned; 2: 0 1 1 1 1 1; 3: 1 1 1 1 1 0 -> one
+    assert t.forgetting_events.tolist() == [2, 0, 0, 1]
+    assert t.never_learned.tolist() == [False, True, False, False]
+    assert t.first_learned.tolist() == [0, -1, 1, 0]

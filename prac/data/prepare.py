@@ -1,9 +1,13 @@
 """From raw arrays to a ``Dataset``: validation, the validation split, train_limit, normalisation.
 
-Every loader returns a ``Raw`` (numpy arrays in N×C×H×W or N×D layout with integer labels);
-everything they have in common happens here once, so the loaders stay short and all kinds
-obey the same rules. Normalisation runs in numpy (single-threaded, fixed summation order), so
-the same config gives bit-identical tensors and therefore the same fingerprint.
+Every loader returns a ``Raw`` (numpy arrays in N×C×H×W or N×D layout with integer labels,
+or, from the Python API's arrays, float regression targets N or N×k); everything they have
+in common happens here once, so the loaders stay short and all kinds obey the same rules.
+Regression targets are kept as float32 N×k (k = 1 for a 1-D array) and are not
+standardised (MSE figures stay in the data's own units); the number of outputs k takes the
+place of the number of classes, and the validation split is drawn unstratified.
+Normalisation runs in numpy (single-threaded, fixed summation order), so the same config
+gives bit-identical tensors and therefore the same fingerprint.
 """
 
 from __future__ import annotations
@@ -23,12 +27,13 @@ from prac.errors import PracError
 @dataclass
 class Raw:
     x_train: np.ndarray  # N×C×H×W or N×D, any numeric dtype
-    y_train: np.ndarray  # integer labels (validated here)
+    y_train: np.ndarray  # integer labels, or float regression targets (validated here)
     x_test: np.ndarray
     y_test: np.ndarray
     source: str  # how error messages name the data, e.g. "npz file f.npz"
     num_classes: int | None = None  # None: max label + 1 over train and test
     kind: str | None = None  # Dataset.kind when it is not cfg.kind (Hugging Face names)
+    regression: bool = False  # y are float regression targets (N or N×k), not class labels
 
 
 def as_labels(y: np.ndarray, source: str, name: str) -> np.ndarray:
@@ -41,7 +46,8 @@ def as_labels(y: np.ndarray, source: str, name: str) -> np.ndarray:
     if y.dtype.kind == "f":  # whole-valued floats are accepted, anything else is not a class index
         bad = y[~np.isfinite(y) | (y != np.round(y))]
         if bad.size:
-            raise PracError(f"{source}: labels must be integers >= 0 (found {bad[0]} in {name}); store class indices")
+            raise PracError(f"{source}: labels must be integers >= 0 (found {bad[0]} in {name}); store class indices "
+                            "(float regression targets go to prac.build_prac / find_ticket as arrays)")
     elif y.dtype.kind not in "biu":
         raise PracError(f"{source}: labels must be integers >= 0 ({name} has dtype {y.dtype}); store class indices")
     if y.size and y.min() < 0:
@@ -49,13 +55,32 @@ def as_labels(y: np.ndarray, source: str, name: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def split_indices(y: np.ndarray, n_out: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(kept, held-out) index arrays, stratified by label when every class allows it.
+def as_targets(y: np.ndarray, source: str, name: str) -> np.ndarray:
+    """Check that ``y`` holds finite regression targets, N or N×k, and return them as
+    float32 N×k (a 1-D array becomes N×1: one output)."""
+    y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise PracError(f"{source}: {name} has dtype {y.dtype}; regression targets must be numbers (float)")
+    if y.ndim == 1:
+        y = y[:, None]
+    if y.ndim != 2 or y.shape[1] == 0:
+        raise PracError(f"{source}: {name} has shape {y.shape}; give regression targets as N or N×k (k outputs)")
+    if not np.isfinite(y).all():
+        raise PracError(f"{source}: {name} contains NaN or infinite targets; clean the data first")
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def split_indices(y: np.ndarray, n_out: int, seed: int, stratify: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held-out) index arrays, stratified by label when every class allows it
+    (never with ``stratify=False``: regression targets have no classes).
 
     Both come back in a seeded shuffled order, so "the first N training samples" is a random
     subset rather than whatever order the file happened to be sorted in.
     """
     idx = np.arange(len(y))
+    if not stratify:
+        keep, out = train_test_split(idx, test_size=n_out, random_state=seed)
+        return np.asarray(keep), np.asarray(out)
     try:
         keep, out = train_test_split(idx, test_size=n_out, random_state=seed, stratify=y)
     except ValueError:  # a class with one sample, or fewer held-out samples than classes
@@ -110,24 +135,22 @@ def _normalise(xs: list[np.ndarray]):
     return tensors, torch.from_numpy(mean.astype(np.float32)), torch.from_numpy(std.astype(np.float32))
 
 
-def finish(raw: Raw, cfg: DatasetConfig) -> Dataset:
-    """Validate ``raw``, hold out validation with ``cfg.split_seed``, apply train_limit, normalise."""
+def _class_labels(raw: Raw) -> tuple[np.ndarray, np.ndarray, int]:
+    """Both splits' labels, checked, and the number of classes."""
     src = raw.source
-    for name, x, y in (("x_train", raw.x_train, raw.y_train), ("x_test", raw.x_test, raw.y_test)):
-        _check_x(x, src, name)
-        yname = "y" + name[1:]
-        if len(x) != len(y):
-            raise PracError(f"{src}: {name} has {len(x)} samples but {yname} has {len(y)}; make them the same length")
-    if raw.x_train.shape[1:] != raw.x_test.shape[1:]:
-        raise PracError(f"{src}: train samples have shape {raw.x_train.shape[1:]} but test samples "
-                        f"{raw.x_test.shape[1:]}; give both splits the same sample shape")
     y_train, y_test = as_labels(raw.y_train, src, "y_train"), as_labels(raw.y_test, src, "y_test")
     top = int(max(y_train.max(), y_test.max()))
     num_classes = raw.num_classes or top + 1
     if top >= num_classes:
         raise PracError(f"{src}: label {top} is out of range for {num_classes} classes; "
                         f"labels must be integers in [0, {num_classes})")
+    return y_train, y_test, num_classes
 
+
+def _check_classes(raw: Raw, cfg: DatasetConfig, y_train: np.ndarray) -> int:
+    """Refuse labels a classifier cannot learn from, or a split that starves a class; the
+    number of validation samples."""
+    src = raw.source
     present, counts = np.unique(y_train, return_counts=True)
     if len(present) < 2:  # nothing to classify: every sample is learned at once, the PrAC set would be empty
         raise PracError(f"{src}: y_train holds a single class (label {present[0]}), and a classifier needs at least "
@@ -141,7 +164,38 @@ def finish(raw: Raw, cfg: DatasetConfig) -> Dataset:
         raise PracError(f"dataset.val_size={cfg.val_size:g} leaves {n_train} training sample{'s' * (n_train > 1)} "
                         f"of {len(y_train)}, and the training split needs at least {need} (one per class); "
                         "use a smaller dataset.val_size, e.g. 0.1")
-    train_idx, val_idx = split_indices(y_train, n_val, cfg.split_seed)
+    return n_val
+
+
+def _regression_targets(raw: Raw) -> tuple[np.ndarray, np.ndarray, int]:
+    """Both splits' targets as float32 N×k, checked, and k (the network's outputs)."""
+    src = raw.source
+    y_train, y_test = as_targets(raw.y_train, src, "y_train"), as_targets(raw.y_test, src, "y_test")
+    if y_train.shape[1] != y_test.shape[1]:
+        raise PracError(f"{src}: y_train has {y_train.shape[1]} outputs per sample but y_test {y_test.shape[1]}; "
+                        "give both splits the same number of targets")
+    return y_train, y_test, y_train.shape[1]
+
+
+def finish(raw: Raw, cfg: DatasetConfig) -> Dataset:
+    """Validate ``raw``, hold out validation with ``cfg.split_seed``, apply train_limit, normalise."""
+    src = raw.source
+    for name, x, y in (("x_train", raw.x_train, raw.y_train), ("x_test", raw.x_test, raw.y_test)):
+        _check_x(x, src, name)
+        yname = "y" + name[1:]
+        if len(x) != len(y):
+            raise PracError(f"{src}: {name} has {len(x)} samples but {yname} has {len(y)}; make them the same length")
+    if raw.x_train.shape[1:] != raw.x_test.shape[1:]:
+        raise PracError(f"{src}: train samples have shape {raw.x_train.shape[1:]} but test samples "
+                        f"{raw.x_test.shape[1:]}; give both splits the same sample shape")
+    if raw.regression:
+        y_train, y_test, num_classes = _regression_targets(raw)
+        n_val = val_count(cfg.val_size, len(y_train))
+        train_idx, val_idx = split_indices(y_train, n_val, cfg.split_seed, stratify=False)
+    else:
+        y_train, y_test, num_classes = _class_labels(raw)
+        n_val = _check_classes(raw, cfg, y_train)
+        train_idx, val_idx = split_indices(y_train, n_val, cfg.split_seed)
     if cfg.train_limit is not None:
         train_idx = train_idx[: cfg.train_limit]  # first N of the seeded shuffle: a random subset
     # fancy indexing copies train and val; the test array may be the loader's (read-only) buffer

@@ -84,9 +84,32 @@ def test_synflow_hits_the_density_and_only_shrinks():
     assert reachability(list(m.values()))["collapsed"] is False  # SynFlow's point: no layer collapse
 
 
-def test_regression_tasks_and_bad_arguments_are_refused(tmp_path):
-    with pytest.raises(PracError, match="task helix is a regression task; prac's engine trains classifiers only"):
-        run_planted(["helix"], ["planted"], ["oracle"], 1, tmp_path)
+def test_tiny_regression_bench_reports_mses_and_the_planting_holds(tmp_path):
+    """relu through the real path: prac's MSE training, learned/flipped rule and PrAC search."""
+    run_planted(["relu"], ["planted", "0.1"], ["oracle", "prac"], 1, tmp_path, **TINY)
+    t = json.loads((tmp_path / "planted.json").read_text())["tasks"]["relu"]
+    assert t["planted"]["regression"] is True and t["planted"]["noise_var"] == pytest.approx(1e-4)
+    oracle = t["methods"]["oracle"]["planted"]
+    assert oracle["strong_test_mse"]["mean"] < 3e-4          # the planting is right (the issue's 3 σ²)
+    assert oracle["edge_recall"]["mean"] == 1.0
+    for r in (oracle, *t["methods"]["prac"].values()):
+        assert {"weak_test_mse", "strong_test_mse", "weak_test_learned"} <= set(r) and "weak_test_acc" not in r
+        assert r["weak_test_mse"]["mean"] > 0 and 0 <= r["weak_test_learned"]["mean"] <= 1
+    p = t["methods"]["prac"]["0.1"]
+    assert 0.1 <= p["density"]["mean"] < 0.12 and p["search_steps"]["mean"] > 0 and p["dense_test_mse"]["mean"] > 0
+    assert set(t["prac_vs_imp"]) == set()                     # no imp here: nothing to compare
+    meta = json.loads(next((tmp_path / "prac").glob("*/meta.json")).read_text())
+    assert meta["class_counts"] == [meta["train_size"]]      # regression targets count as one class
+    assert meta["config"]["select"]["learned_mse"] == pytest.approx(9e-4)   # (3 noise stds)²
+    md = (tmp_path / "planted.md").read_text()
+    assert "| weak MSE | strong MSE | learned % |" in md and "σ²" in md
+    assert (tmp_path / "planted_weak_relu.png").stat().st_size > 1000
+
+
+def test_bad_arguments_are_refused(tmp_path):
+    assert planted_bench.check(["all"], ["planted"], ["oracle"], 1)[0] == ["circle", "helix", "relu"]
+    with pytest.raises(PracError, match="unknown planted task 'spiral'"):
+        run_planted(["spiral"], ["planted"], ["oracle"], 1, tmp_path)
     with pytest.raises(PracError, match="unknown methods"):
         run_planted(["circle"], ["planted"], ["magic"], 1, tmp_path)
     with pytest.raises(PracError, match="density"):
