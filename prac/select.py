@@ -17,7 +17,8 @@ from torch import nn
 
 from prac import distributed
 from prac.data.dataset import Pixels
-from prac.engine import forward_batches, is_regression, learned_threshold, squared_error
+from prac.engine import forward_batches
+from prac.task import is_regression, learned_threshold, squared_error
 from prac.prune import Masks, apply_masks
 
 

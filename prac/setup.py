@@ -28,7 +28,7 @@ from prac.data import Dataset, load_dataset
 from prac.data.dataset import Pixels
 from prac.data.npz import to_layout
 from prac.data.prepare import Raw, finish
-from prac.engine import default_learned_mse, is_regression
+from prac.task import default_learned_mse, is_regression
 from prac.errors import PracError
 from prac.models import build_model
 from prac.models.base import PRUNABLE_ATTR, output_name, prunable

@@ -22,7 +22,8 @@ import torch
 
 from prac.config import Config
 from prac.curve import Curve
-from prac.engine import learned_threshold, steps_for, train
+from prac.engine import steps_for, train
+from prac.task import learned_threshold
 from prac.prune import Masks
 
 

@@ -164,21 +164,6 @@ def test_a_subset_with_repeated_indices_is_fed_per_batch():
     assert len(whole.idx) == st.steps == 6
 
 
-def test_distill_loss_mixes_labels_and_soft_targets():
-    import torch.nn.functional as F
-
-    from prac.engine import DISTILL_TEMPERATURE, distill_loss
-
-    logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])
-    labels = torch.tensor([0, 1])
-    assert torch.allclose(distill_loss(logits, labels, logits * 7, 0.0), F.cross_entropy(logits, labels, reduction="sum"))
-    assert float(distill_loss(logits, labels, logits, 1.0)) == pytest.approx(0.0, abs=1e-6)   # the teacher itself
-    t = DISTILL_TEMPERATURE
-    teacher = torch.tensor([[0.0, 3.0, 0.0], [0.0, 0.0, 3.0]])
-    kl = (F.softmax(teacher / t, 1) * (F.log_softmax(teacher / t, 1) - F.log_softmax(logits / t, 1))).sum()
-    assert float(distill_loss(logits, labels, teacher, 1.0)) == pytest.approx(float(t * t * kl), rel=1e-5)
-
-
 def test_training_with_a_teacher_moves_the_student_towards_it():
     from prac.config import TrainConfig
     from prac.engine import train
@@ -195,21 +180,9 @@ def test_training_with_a_teacher_moves_the_student_towards_it():
 
 # ---------------------------------------------------------------- regression (float targets)
 
-def test_task_loss_for_regression_sums_outputs_and_averages_samples():
-    from prac.engine import mse_loss, task_loss
-
-    out = torch.tensor([[1.0, 2.0], [0.0, 0.0]])
-    y = torch.tensor([[0.0, 0.0], [0.0, 1.0]])               # per-sample squared errors summed: 5 and 1
-    assert float(task_loss(out, y)) == pytest.approx(3.0)
-    assert float(task_loss(out, y, reduction="sum")) == pytest.approx(6.0)   # = mean x N, as DDP needs
-    assert mse_loss(out, y, reduction="none").tolist() == [5.0, 1.0]
-    assert float(task_loss(torch.tensor([[2.0], [0.0]]), torch.tensor([0.0, 1.0]))) == pytest.approx(2.5)  # N targets
-    labels = torch.tensor([1, 0])                           # integer labels: still cross-entropy
-    assert torch.allclose(task_loss(out, labels), torch.nn.functional.cross_entropy(out, labels))
-
-
 def test_evaluate_on_regression_is_the_fraction_learned_and_evaluate_mse_the_error():
-    from prac.engine import correctness, default_learned_mse, evaluate, evaluate_mse
+    from prac.engine import evaluate, evaluate_mse
+    from prac.task import correctness, default_learned_mse
 
     net = nn.Linear(1, 1)
     with torch.no_grad():
@@ -250,14 +223,3 @@ def test_regression_trains_and_its_tracker_fed_once_per_epoch_equals_per_batch()
     # half-way there at 1e-3: some samples learned, some of them forgotten again, some never
     assert 0 < int(merged.never_learned.sum()) < 200 and int(merged.forgetting_events.sum()) > 0
     assert 0 < evaluate(a, x, y, learned_mse=1e-3) < 1
-
-
-def test_distill_mse_mixes_targets_and_teacher_outputs():
-    from prac.engine import distill_mse
-
-    out = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
-    y = torch.zeros(2, 2)
-    teacher = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
-    assert float(distill_mse(out, y, teacher, 0.0)) == pytest.approx(5.0)    # squared error to y, summed
-    assert float(distill_mse(out, y, teacher, 1.0)) == pytest.approx(4.0)    # to the teacher
-    assert float(distill_mse(out, y, teacher, 0.5)) == pytest.approx(4.5)

@@ -2,7 +2,6 @@
 the device) as far as a CPU can check it: each switch forced on here keeps pruned weights
 exactly zero and the results where they belong, and the defaults change nothing on CPU."""
 
-import copy
 import sys
 
 import numpy as np

@@ -62,7 +62,7 @@ def test_memory_is_linear_in_samples_and_constant_in_epochs():
 def test_regression_rule_learned_and_forgotten_on_hand_made_squared_errors():
     """Regression: correct = learned = squared error (mean over outputs) below the threshold;
     the tracker then counts learned -> not learned as a forgetting event."""
-    from prac.engine import correctness
+    from prac.task import correctness
 
     threshold = 0.01
     # per epoch, each sample's squared error averaged over its 2 outputs
