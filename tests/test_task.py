@@ -6,7 +6,6 @@ from prac.task import DISTILL_TEMPERATURE, distill_loss, distill_mse, mse_loss, 
 
 
 def test_distill_loss_mixes_labels_and_soft_targets():
-
     logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]])
     labels = torch.tensor([0, 1])
     assert torch.allclose(distill_loss(logits, labels, logits * 7, 0.0), F.cross_entropy(logits, labels, reduction="sum"))
