@@ -29,8 +29,9 @@ from prac.engine import TrainStats, steps_for, train
 from prac.errors import PracError
 from prac.progress import say
 from prac.report import forwards
-from prac.select import class_counts, prac_indices, predict, prune_flips
+from prac.select import prac_indices, predict, prune_flips
 from prac.setup import Setup, Snapshot, state_of
+from prac.task import class_counts
 from prac.track import ForgettingTracker
 
 

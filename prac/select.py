@@ -3,7 +3,7 @@
 Regression (float targets, see ``prac.engine``): a flip is a sample whose *learned-ness*
 changes when the network is pruned, i.e. its squared error (mean over outputs) crosses
 the learned threshold in either direction; the class-balanced subsets treat every
-regression sample as one class (``class_labels``).
+regression sample as one class (``prac.task.class_labels``).
 
 Under torchrun the probe's predictions are data-parallel: each rank predicts its strided
 share of the rows and every rank gets the whole vector (``prac.distributed``), so every
@@ -18,7 +18,7 @@ from torch import nn
 from prac import distributed
 from prac.data.dataset import Pixels
 from prac.engine import forward_batches
-from prac.task import is_regression, learned_threshold, squared_error
+from prac.task import class_labels, is_regression, learned_threshold, squared_error
 from prac.prune import Masks, apply_masks
 
 
@@ -44,17 +44,6 @@ def hardness(forgetting_events: torch.Tensor, never_learned: torch.Tensor, flipp
     """A per-sample score for ranking within a budget: forgetting events, plus one for a
     pruning flip, plus one for never being learned (float, higher is harder)."""
     return forgetting_events.float() + flipped.float() + never_learned.float()
-
-
-def class_labels(y: torch.Tensor) -> torch.Tensor:
-    """The class of each sample for class balancing (int64): the labels themselves, or for
-    regression targets (float) a single class 0 for every sample."""
-    return torch.zeros(len(y), dtype=torch.long) if is_regression(y) else y.to(torch.long)
-
-
-def class_counts(y: torch.Tensor, num_classes: int) -> list[int]:
-    """Samples per class (``num_classes`` entries), or ``[len(y)]`` for regression targets."""
-    return torch.bincount(class_labels(y).cpu(), minlength=1 if is_regression(y) else num_classes).tolist()
 
 
 def budget_subset(members: torch.Tensor, score: torch.Tensor, labels: torch.Tensor, size: int, seed: int,

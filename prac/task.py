@@ -102,3 +102,14 @@ def distill_mse(out: torch.Tensor, targets: torch.Tensor, teacher: torch.Tensor,
     to the targets ``+ weight x`` squared error to the teacher's outputs (both summed over
     outputs): the dense network's predictions are the soft targets, no temperature."""
     return (1 - weight) * mse_loss(out, targets, "sum") + weight * mse_loss(out, teacher, "sum")
+
+
+def class_labels(y: torch.Tensor) -> torch.Tensor:
+    """The class of each sample for class balancing (int64): the labels themselves, or for
+    regression targets (float) a single class 0 for every sample."""
+    return torch.zeros(len(y), dtype=torch.long) if is_regression(y) else y.to(torch.long)
+
+
+def class_counts(y: torch.Tensor, num_classes: int) -> list[int]:
+    """Samples per class (``num_classes`` entries), or ``[len(y)]`` for regression targets."""
+    return torch.bincount(class_labels(y).cpu(), minlength=1 if is_regression(y) else num_classes).tolist()

@@ -101,7 +101,8 @@ def test_prune_flips_for_regression_is_a_crossing_of_the_learned_threshold():
 
 
 def test_budget_subset_treats_regression_targets_as_one_class():
-    from prac.select import budget_subset, class_counts
+    from prac.select import budget_subset
+    from prac.task import class_counts
 
     y = torch.linspace(0, 1, 100)[:, None]                      # float targets: no classes
     members = torch.tensor([0, 1, 2, 60])

@@ -16,13 +16,14 @@ import numpy as np
 import torch
 
 from prac.config import DatasetConfig
+from prac.task import class_counts
 
 
 @dataclass
 class Dataset:
     kind: str  # cfg.kind, or for Hugging Face data the dataset name
     x_train: torch.Tensor  # float32, N×C×H×W images or N×D features, normalised with train stats
-    y_train: torch.Tensor  # int64 in [0, num_classes)
+    y_train: torch.Tensor  # int64 in [0, num_classes), or float32 N×k regression targets
     x_val: torch.Tensor
     y_val: torch.Tensor
     x_test: torch.Tensor
@@ -42,8 +43,8 @@ class Dataset:
         return int(self.x_train.shape[0])
 
     def class_counts(self) -> list[int]:
-        """Histogram of the training labels (length ``num_classes``)."""
-        return torch.bincount(self.y_train, minlength=self.num_classes).tolist()
+        """Histogram of the training labels (length ``num_classes``; regression: one class)."""
+        return class_counts(self.y_train, self.num_classes)
 
     def as_pixels(self, name: str, device: torch.device | str, chunk: int = 8192) -> "Pixels | None":
         """Split ``name`` (e.g. ``"x_train"``) as uint8 pixels on ``device``, normalised per
