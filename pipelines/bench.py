@@ -23,7 +23,6 @@ refuses to run under torchrun.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -35,7 +34,6 @@ from prac.build import build_prac
 from prac.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
 from prac.config import Config
 from prac.errors import PracError
-from prac.progress import say
 from prac.report import amortised_savings
 from prac.curve import EARLY_STOP
 from prac.prune import density, magnitude_masks, shuffled_masks
@@ -57,7 +55,7 @@ def method_config(cfg: Config, method: str, prac_fraction: float) -> Config:
         return with_changes(cfg, select={"subset": "full", "scale_epochs": True, "reprobe": "none", "size": "all"},
                             prune={"search": "rewind", "search_epochs": None, "early_bird": False,
                                    "search_lr": None, "search_schedule": None, "search_budget": None,
-                                   "search_extend": 0, "distill": 0.0})
+                                   "search_extend": 0, "distill": 0.0, "criterion": "magnitude"})
     if method == "matched":  # full split, epochs cut so each round spends PrAC's steps (f^2 of a full round)
         if cfg.prune.search_budget is not None:  # the budget fixes the steps whatever the subset
             return with_changes(cfg, select={"subset": "full", "reprobe": "none"})
@@ -223,24 +221,11 @@ def run_bench(what: str, cfg: Config, seeds: int, out, progress, methods=METHODS
     unknown = set(methods) - set(METHODS)
     if unknown or not methods:
         raise PracError(f"unknown methods {sorted(unknown)}; choose from {', '.join(METHODS)}")
-    out = Path(out) if out else paths.DEFAULT_ROOT / "bench"
-    bdir = out  # bench.json beside the PrAC sets and runs it measured
-    per_seed = []
-    for s in range(seeds):
-        scfg = dataclasses.replace(cfg, seed=cfg.seed + s)
-        ssrc = None if source is None else dataclasses.replace(source, seed=source.seed + s)
-        say(f"[bold]seed {scfg.seed}[/bold] ({s + 1} of {seeds})")
-        per_seed.append(run_seed(scfg, out, progress, methods, eval_rounds, ssrc))
-    summary = bench_report.summarise(per_seed)
-    summary["config"] = json.loads(json.dumps(dataclasses.asdict(cfg)))
-    summary["seeds"] = [cfg.seed + s for s in range(seeds)]
-    summary["hardware"] = bench_report.hardware()
-    summary["world_size"] = distributed.world_size()
-    if not distributed.is_main():
-        return summary
-    bdir.mkdir(parents=True, exist_ok=True)
-    bench_report.write(bdir, summary)
-    say(f"wrote {bdir}/bench.json, bench.md and plots")
-    print(f"bench: {bdir}")
-    print(bench_report.headline(summary))
-    return summary
+    out = Path(out) if out else paths.DEFAULT_ROOT / "bench"  # bench.json beside the PrAC sets and runs it measured
+
+    def one(scfg: Config, i: int) -> dict:
+        ssrc = None if source is None else dataclasses.replace(source, seed=source.seed + i)
+        return run_seed(scfg, out, progress, methods, eval_rounds, ssrc)
+
+    return bench_report.publish(out, bench_report.summarise(bench_report.over_seeds(cfg, seeds, one)), cfg, seeds,
+                                bench_report, "bench")

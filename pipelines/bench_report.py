@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import platform
 import statistics
@@ -9,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from prac import distributed
+from prac.progress import say
 from prac.store import write_json
 
 LABELS = {"full": "full-data IMP", "prac": "PrAC IMP", "random": "random subset IMP",
@@ -204,3 +208,27 @@ def write(bdir: Path, s: dict) -> None:
     plots(bdir, s)
     (bdir / "bench.md").write_text(markdown(s))
     write_json(bdir / "bench.json", s)
+
+
+def over_seeds(cfg, seeds: int, one) -> list[dict]:
+    """``one(cfg_of_seed, i)`` for seeds ``cfg.seed .. cfg.seed + seeds - 1``, announced."""
+    per_seed = []
+    for i in range(seeds):
+        scfg = dataclasses.replace(cfg, seed=cfg.seed + i)
+        say(f"[bold]seed {scfg.seed}[/bold] ({i + 1} of {seeds})")
+        per_seed.append(one(scfg, i))
+    return per_seed
+
+
+def publish(out: Path, summary: dict, cfg, seeds: int, report, name: str) -> dict:
+    """Stamp ``summary`` with its config, seeds and hardware; on rank 0 write it with
+    ``report.write`` (``name``.json, ``name``.md, plots) and print its headline."""
+    summary.update(config=json.loads(json.dumps(dataclasses.asdict(cfg))), seeds=[cfg.seed + i for i in range(seeds)],
+                   hardware=hardware(), world_size=distributed.world_size())
+    if distributed.is_main():
+        out.mkdir(parents=True, exist_ok=True)
+        report.write(out, summary)
+        say(f"wrote {out}/{name}.json, {name}.md and plots")
+        print(f"bench{'' if name == 'bench' else ' ' + name}: {out}")
+        print(report.headline(summary))
+    return summary

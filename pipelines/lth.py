@@ -25,18 +25,15 @@ cached, so an interrupted benchmark resumes where it stopped.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 
-from pipelines import lth_report
+from pipelines import bench_report, lth_report
 from pipelines.bench import dense_model, figures, method_config, retrained_rounds, variant_masks
-from pipelines.bench_report import hardware
-from prac import distributed, paths
+from prac import paths
 from prac.build import build_prac
 from prac.config import Config
 from prac.errors import PracError
-from prac.progress import say
 from prac.search import HISTORY, find_ticket, round_masks
 from prac.setup import from_config
 from prac.store import load_tensors
@@ -102,18 +99,6 @@ def run_lth(cfg: Config, seeds: int, out, progress=None, methods=METHODS, only: 
     # test accuracy along every curve: plot 3 is the LTH paper's test accuracy against training step
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, eval_test=True))
     out = Path(out) if out else paths.DEFAULT_ROOT / "lth"
-    per_seed = []
-    for s in range(seeds):
-        scfg = dataclasses.replace(cfg, seed=cfg.seed + s)
-        say(f"[bold]seed {scfg.seed}[/bold] ({s + 1} of {seeds})")
-        per_seed.append(lth_seed(scfg, out, progress, methods, only))
-    summary = lth_report.summarise(per_seed, [m for m in METHODS if m in methods])
-    summary.update(config=json.loads(json.dumps(dataclasses.asdict(cfg))), seeds=[cfg.seed + s for s in range(seeds)],
-                   hardware=hardware(), world_size=distributed.world_size())
-    if distributed.is_main():
-        out.mkdir(parents=True, exist_ok=True)
-        lth_report.write(out, summary)
-        say(f"wrote {out}/lth.json, lth.md and plots")
-        print(f"bench lth: {out}")
-        print(lth_report.headline(summary))
-    return summary
+    per_seed = bench_report.over_seeds(cfg, seeds, lambda scfg, i: lth_seed(scfg, out, progress, methods, only))
+    return bench_report.publish(out, lth_report.summarise(per_seed, [m for m in METHODS if m in methods]), cfg, seeds,
+                                lth_report, "lth")

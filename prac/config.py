@@ -137,6 +137,7 @@ class TrainConfig:
             raise PracError(f"train.channels_last={self.channels_last!r} is unknown; use auto, true or false")
 
 
+CRITERIA = ("magnitude", "same_sign", "increase", "midpoint", "product")  # prune.criterion (prac.prune.magnitude_masks)
 DEFAULT_RATE = 0.2  # the LTH paper's 20 % of the remaining weights per round
 
 
@@ -155,6 +156,9 @@ class PruneConfig:
     schedule: str = field(default="iterative", metadata={"help": "iterative (prune a little each round) or oneshot (train "
                                                                 "once, prune straight to target_density, one round)"})
     scope: str = field(default="layerwise", metadata={"help": "layerwise or global magnitude pruning"})
+    criterion: str = field(default="same_sign", metadata={"help": "which weights the search prunes: magnitude; same_sign "
+                                                                 "(magnitude among weights whose sign matches the rewind "
+                                                                 "weights'); increase (|w| - |w_rewind|)"})
     rewind_step: int = field(default=0, metadata={"help": "rewind to this optimizer step (0: to initialisation)"})
     search: str = field(default="finetune", metadata={"help": "finetune: keep training the pruned net each round (the ticket is "
                                                              "still mask + rewind weights); rewind: retrain from the rewind point"})
@@ -164,9 +168,18 @@ class PruneConfig:
                                                                      "0.03: 90 % fewer steps than full IMP, the dense "
                                                                      "round included); null: search_epochs x |set|/N "
                                                                      "epochs (the PrAC paper's dynamic iterations)"})
-    search_extend: int = field(default=1, metadata={"help": "up to this many extra step budgets in a search round "
-                                                           "whose validation accuracy is more than prune.tolerance "
-                                                           "below the previous round's (0: a fixed budget)"})
+    search_pace: str = field(default="fixed", metadata={"help": "adaptive: a search round trains in quarter budgets "
+                                                                "until its validation accuracy is within "
+                                                                "prune.tolerance of the previous round's, drawing on "
+                                                                "what earlier rounds left unspent (the search never "
+                                                                "spends more than rounds x budget; with "
+                                                                "search_budget null, rounds are fixed); fixed: one budget "
+                                                                "per round, plus up to search_extend more while "
+                                                                "validation falls short"})
+    search_extend: int = field(default=3, metadata={"help": "a search round spends at most 1 + this many step budgets "
+                                                           "(adaptive: if earlier rounds left them; fixed: while its "
+                                                           "validation accuracy is more than prune.tolerance below "
+                                                           "the previous round's; 0: exactly one budget)"})
     distill: float = field(default=0.0, metadata={"help": "weight of the dense network's soft targets (its logits, "
                                                         "cached with the PrAC set) in the search rounds' loss: 0 "
                                                         "trains on the labels only, 1 on the soft targets only"})
@@ -223,10 +236,14 @@ class PruneConfig:
         if self.conv_rate is not None and self.scope == "global":
             raise PracError("prune.conv_rate sets a rate per layer, but prune.scope=global ranks all hidden weights "
                             "together; use prune.scope=layerwise, or leave prune.conv_rate unset")
+        if self.criterion not in CRITERIA:
+            raise PracError(f"prune.criterion '{self.criterion}' is unknown; use one of {', '.join(CRITERIA)}")
         if self.search not in ("rewind", "finetune"):
             raise PracError(f"prune.search '{self.search}' is unknown; use rewind or finetune")
         if self.search_schedule not in (None, "constant", "cosine", "step"):
             raise PracError(f"prune.search_schedule '{self.search_schedule}' is unknown; use constant, cosine or step")
+        if self.search_pace not in ("adaptive", "fixed"):
+            raise PracError(f"prune.search_pace '{self.search_pace}' is unknown; use adaptive or fixed")
         if not 0 <= self.search_extend <= 100:
             raise PracError(f"prune.search_extend={self.search_extend} must be a count in [0, 100]; use e.g. 3, or 0")
         if not 0 <= self.distill <= 1:

@@ -166,12 +166,12 @@ def sync_buffers(model: nn.Module) -> None:
 
 
 def masks_on_main(model: nn.Module, masks, rate: float, out_rate: float, scope: str = "layerwise",
-                  conv_rate: float | None = None):
+                  conv_rate: float | None = None, criterion: str = "magnitude", init=None):
     """``prune.magnitude_masks`` computed once, on rank 0, and broadcast: identical masks on
     every rank even if some tie were broken differently elsewhere."""
     from prac.prune import full_masks, magnitude_masks
 
     if not active():
-        return magnitude_masks(model, masks, rate, out_rate, scope, conv_rate)
-    new = magnitude_masks(model, masks, rate, out_rate, scope, conv_rate) if is_main() else full_masks(model)
+        return magnitude_masks(model, masks, rate, out_rate, scope, conv_rate, criterion, init)
+    new = magnitude_masks(model, masks, rate, out_rate, scope, conv_rate, criterion, init) if is_main() else full_masks(model)
     return broadcast(new)

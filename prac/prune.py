@@ -36,16 +36,36 @@ def _keep_top(scores: torch.Tensor, keep: int) -> torch.Tensor:
 
 @torch.no_grad()
 def magnitude_masks(model: nn.Module, masks: Masks | None, rate: float, out_rate: float,
-                    scope: str = "layerwise", conv_rate: float | None = None) -> Masks:
-    """Prune ``rate`` of the remaining weights with the smallest magnitude (the output
-    layer at ``out_rate``; convolution kernels at ``conv_rate`` if given, as the LTH paper
-    prunes Conv-2/4/6), per layer or globally across the hidden layers."""
+                    scope: str = "layerwise", conv_rate: float | None = None,
+                    criterion: str = "magnitude", init: dict[str, torch.Tensor] | None = None) -> Masks:
+    """Prune ``rate`` of the remaining weights with the smallest score (the output layer at
+    ``out_rate``; convolution kernels at ``conv_rate`` if given, as the LTH paper prunes
+    Conv-2/4/6), per layer or globally across the hidden layers.
+
+    ``criterion`` (``prac.config.CRITERIA``) scores a weight by its magnitude, or, given the weights
+    ``init`` the ticket will be rewound to, by magnitude among the weights whose sign still
+    matches ``init``'s (``same_sign``: a weight that crossed zero ranks below every one that
+    did not) or by its growth ``|w| - |w_init|`` (``increase``); Zhou et al. 2019."""
     params = prunable(model)
     masks = masks or full_masks(model)
     out_key = output_name(model)
 
     def scores(name):  # pruned weights never come back: they score below everything
-        return torch.where(masks[name], params[name].detach().abs().float(), torch.tensor(-1.0))
+        w = params[name].detach().float()
+        s = w.abs()
+        if criterion != "magnitude":
+            w0 = init[name].to(w.device).float()
+            if criterion == "same_sign":  # crossed zero: into (-1, 0), ordered by magnitude
+                s = torch.where(torch.sign(w) == torch.sign(w0), s, s / (1 + s) - 1)
+            elif criterion == "midpoint":
+                s = (w + w0).abs() / 2
+            elif criterion == "product":
+                s = torch.where(torch.sign(w) == torch.sign(w0), s * w0.abs(), s / (1 + s) - 1)
+            else:
+                s = s - w0.abs()
+                s = torch.where(masks[name], s, torch.tensor(float("-inf"), device=s.device))
+                return s
+        return torch.where(masks[name], s, torch.tensor(-1.0, device=s.device))
 
     new = {}
     hidden = [n for n in params if n != out_key]

@@ -8,10 +8,11 @@ A run reads as its steps (``find_ticket``):
    seed, it *is* the build's dense run (its weights are cached with the set), as in the
    paper's accounting; otherwise (another architecture) round 0 trains on the subset, for
    ``train.epochs x |subset| / N`` epochs at the search's lr;
-2. the search rounds: each prunes by magnitude, rewinds (or, with
-   ``prune.search=finetune``, keeps the trained weights) and trains on the subset for
-   ``epochs x |subset| / N`` epochs; every round is evaluated on the full validation and
-   test splits;
+2. the search rounds: each prunes (``prune.criterion``: by magnitude among the weights
+   whose sign still matches the rewind weights'), keeps the trained weights (or, with
+   ``prune.search=rewind``, rewinds) and trains on the subset for a step budget, more while
+   its validation accuracy falls short (``train_round``); every round is evaluated on the
+   full validation and test splits;
 3. validation (``prac.validate``): the chosen ticket (mask + rewind weights) is retrained
    on the full training split, under ``prune.validate`` (last round, or bisection for the
    sparsest winning round); its trained weights are kept;
@@ -38,7 +39,7 @@ import torch
 
 from prac import cache, distributed, paths
 from prac.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
-from prac.config import Config, digest, load_config, to_dict
+from prac.config import Config, PruneConfig, digest, load_config, to_dict
 from prac.curve import EARLY_STOP, Curve, cost as curve_cost
 from prac.engine import TrainStats, steps_for, train
 from prac.errors import PracError
@@ -56,6 +57,7 @@ CHECKPOINT = "checkpoint.safetensors"  # the newest state of an unfinished run
 TICKET = "ticket.safetensors"          # the chosen ticket: mask.<name> and rewind.<name>
 TRAINED = "trained.safetensors"        # the chosen ticket after its full-data retrain
 HISTORY = "masks.safetensors"          # every round's masks: round<r>.<name>
+CHUNKS = 4  # prune.search_pace=adaptive trains a round in quarter budgets, checking validation after each
 
 # Bumped whenever the search's code changes what a configuration computes, so that a
 # cached run from older code is never served as this code's result.
@@ -87,8 +89,19 @@ class EarlyBird:
 def run_name(setup: Setup, prac_key: str) -> str:
     cfg = setup.cfg
     model = {"user_model": setup.model.id} if setup.model.user else cfg.model
-    h = digest("ticket", SEARCH_VERSION, prac_key, model, cfg.train, cfg.prune, cfg.select, cfg.seed)
+    h = digest("ticket", SEARCH_VERSION, prac_key, model, cfg.train, *named_prune(cfg.prune), cfg.select, cfg.seed)
     return f"{setup.model.name}-{cfg.select.subset}-{h[:12]}"
+
+
+def named_prune(p) -> list:
+    """The prune settings that name a run. The search's defaults moved after version 8 (pace
+    fixed with one extra budget and magnitude pruning, then three extra budgets and the
+    same-sign criterion), so a run's digest spells those settings out: a run cached under
+    the old defaults is never served for the new ones. Plain IMP by magnitude computes what it
+    did then, and keeps its name (and its cached runs)."""
+    if p.search_budget is None and p.criterion == "magnitude":
+        return [dataclasses.replace(p, criterion=PruneConfig().criterion)]
+    return [p, {"pace": p.search_pace, "extend": p.search_extend, "criterion": p.criterion}]
 
 
 def subset_for(cfg: Config, stats: dict[str, torch.Tensor], labels: torch.Tensor, size: int | None) -> torch.Tensor:
@@ -149,6 +162,8 @@ class Run:
         self.round_steps = None if budget is None else max(1, round(budget * self.full_round))
         # select.size=budget: one pass of a round's steps over distinct samples
         self.size = self.round_steps * b if self.cfg.select.size == "budget" else None
+        # prune.search_pace=adaptive banks unspent steps: it needs a budget to bank from
+        self.adaptive = self.cfg.prune.search_pace == "adaptive" and self.round_steps is not None
         self.initial = subset_for(self.cfg, self.stats, setup.data.y_train, self.size)
         self.hard = torch.nonzero((self.stats["forgetting_events"] > entry.meta["threshold"])
                                   | self.stats["never_learned"]).flatten()
@@ -297,18 +312,21 @@ def search_rounds(run: Run, model) -> None:
         if run.resume is not None:  # killed inside this round: its masks were saved with the engine state
             masks = run.round_masks
         else:
-            masks = distributed.masks_on_main(model, masks, p.round_rate, p.out_rate, p.scope, p.conv_rate)
+            masks = distributed.masks_on_main(model, masks, p.round_rate, p.out_rate, p.scope, p.conv_rate,
+                                              p.criterion, rewind)
             if p.search == "rewind":
                 model.load_state_dict(rewind)
         st, chunks, evaluation = train_round(run, model, masks, subset, r, rounds[-1]["val_acc"])
         evaluated = evaluation.pop("evaluated")
+        if run.adaptive:  # what this round left of its budget and of the bank, for the next rounds
+            state["bank"] = state.get("bank", 0) + run.round_steps - st.steps
         rounds.append({"round": r, "density": density(masks), **evaluation, "steps": st.steps,
                        "samples": st.samples, "subset_size": len(subset), "stopped_early": st.stopped_early,
-                       "chunks": chunks, "forwards": forwards(st.samples, evaluated)})
+                       "chunks": chunks, "bank": state.get("bank"), "forwards": forwards(st.samples, evaluated)})
         history.update({f"round{r}.{k}": m for k, m in masks.items()})
         say(f"round {r}: {100 * density(masks):.2f} % of weights, val {100 * rounds[-1]['val_acc']:.2f} %, "
             f"test {100 * rounds[-1]['test_acc']:.2f} %, {st.steps:,} steps on {len(subset):,} samples"
-            + (f" ({chunks} budgets)" if chunks > 1 else ""))
+            + (f" ({chunks} chunks)" if chunks > 1 else ""))
         if cfg.select.reprobe != "none" and cfg.select.subset == "prac":
             flipped = torch.nonzero(prune_flips(model, masks, t["x_train"], p.round_rate, p.out_rate, p.scope,
                                                 y=t["y_train"], learned_mse=run.setup.learned_mse,
@@ -327,23 +345,33 @@ def search_rounds(run: Run, model) -> None:
 
 
 def train_round(run: Run, model, masks: Masks, subset: torch.Tensor, r: int, previous_val: float):
-    """Train round ``r``'s pruned network on ``subset`` for one step budget; with
-    ``prune.search_extend=K``, up to K more while its validation accuracy is more than
-    ``prune.tolerance`` below the previous round's (a round that pruned too much for its
-    budget gets more, an easy one no more). One validation curve spans the budgets (its
-    points are the checks). Returns the summed figures, the budgets spent and the round's
-    evaluation (``prac.curve.Curve.finish``, with ``evaluated``: the samples it predicted)."""
+    """Train round ``r``'s pruned network on ``subset``, in chunks, until its validation
+    accuracy is within ``prune.tolerance`` of the previous round's (``previous_val``).
+
+    ``prune.search_pace=adaptive``: chunks of a quarter budget; the round stops at the first
+    check that passes, so an easy round spends a quarter budget and leaves the rest in the
+    bank (``state["bank"]``) for the rounds that prune into the network's bone, which may
+    spend up to ``1 + prune.search_extend`` budgets while the bank lasts. The search never
+    spends more than ``rounds x budget`` steps, whatever the data (without a budget,
+    ``prune.search_budget=null``, rounds are paced as fixed). ``fixed``: chunks of one
+    budget, at most ``1 + search_extend``, the same checks. One validation curve spans the
+    chunks (the checks are its points). Returns the summed figures, the chunks trained and
+    the round's evaluation (``prac.curve.Curve.finish``, with ``evaluated``: the samples it
+    predicted)."""
     cfg, p, t = run.cfg, run.cfg.prune, run.t
+    per_budget = CHUNKS if run.adaptive else 1
     total, chunk = None, run.resume_chunk
-    if chunk:  # killed in an extension: the figures of the budgets before it were checkpointed
+    if chunk:  # killed after a chunk: the figures of the chunks before it were checkpointed
         total = TrainStats(**run.resume_stats)
-    epochs = run.scaled_epochs(len(subset))
-    curve = run.curve(steps_for(epochs, len(subset), cfg.train.batch_size))
+    budget = run.scaled_epochs(len(subset))
+    budget_steps = steps_for(budget, len(subset), cfg.train.batch_size)
+    allowed = run.state.get("bank", 0) + budget_steps  # adaptive: this round's budget and the bank
+    curve = run.curve(budget_steps)
     while True:
         curve.offset = 0 if total is None else total.steps
         listeners = [curve] + ([EarlyBird(cfg, masks)] if p.early_bird else [])
         so_far = None if total is None else dataclasses.asdict(total)
-        st = train(model, t["x_train"], t["y_train"], subset, run.search_train, epochs=epochs,
+        st = train(model, t["x_train"], t["y_train"], subset, run.search_train, epochs=budget / per_budget,
                    seed=round_seed(cfg.seed, r) + 100_003 * chunk, masks=masks, listeners=listeners,
                    progress=run.progress, label=f"round {r}/{p.n_rounds}",
                    checkpoint=lambda s: run.checkpoint(train=s, round_masks=masks, chunk=chunk, chunk_stats=so_far),
@@ -353,7 +381,9 @@ def train_round(run: Run, model, masks: Masks, subset: torch.Tensor, r: int, pre
         else:
             total += st
         chunk += 1
-        if chunk > p.search_extend:
+        if chunk >= (1 + p.search_extend) * per_budget:
+            break
+        if per_budget > 1 and total.steps + st.steps > allowed:  # the bank cannot pay for another chunk
             break
         curve.record(total.steps, model)
         if curve.points[-1]["val_acc"] >= previous_val - p.tolerance / 100:

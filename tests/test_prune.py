@@ -100,3 +100,45 @@ def test_a_conv_rate_with_global_pruning_is_refused():
 
     with pytest.raises(PracError, match="prune.scope=global ranks all hidden weights together"):
         load_config(None, ["prune.conv_rate=0.1", "prune.scope=global"])
+
+
+def test_same_sign_ranks_weights_that_crossed_zero_below_every_other():
+    m = toy()
+    init = {n: p.detach().clone() for n, p in m.named_parameters() if n.endswith("weight")}
+    with torch.no_grad():  # the two largest hidden weights (20 and -19 at init) cross zero
+        m.hidden.weight[4, 3] = 20.0
+        m.hidden.weight[4, 2] = -19.0
+    plain = magnitude_masks(m, None, rate=0.5, out_rate=0.0)
+    signed = magnitude_masks(m, None, rate=0.5, out_rate=0.0, criterion="same_sign", init=init)
+    assert plain["hidden.weight"][4, 3] and plain["hidden.weight"][4, 2]
+    assert not signed["hidden.weight"][4, 3] and not signed["hidden.weight"][4, 2]
+    # the rest of the ranking is still by magnitude: the 10 largest weights that kept their sign
+    expect = torch.arange(1, 21).view(5, 4) >= 9
+    expect[4, 2:] = False
+    assert torch.equal(signed["hidden.weight"], expect)
+    # with nothing flipped the criterion is plain magnitude
+    assert torch.equal(magnitude_masks(toy(), None, 0.5, 0.0, criterion="same_sign", init=init)["hidden.weight"],
+                       magnitude_masks(toy(), None, 0.5, 0.0)["hidden.weight"])
+
+
+def test_increase_keeps_the_weights_that_grew_most_from_init():
+    m = toy()
+    init = {n: p.detach().clone() for n, p in m.named_parameters() if n.endswith("weight")}
+    with torch.no_grad():
+        m.hidden.weight.mul_(0.5)          # every weight shrank by half its size...
+        m.hidden.weight[0, 0] = 100.0      # ...but the smallest grew the most
+    masks = magnitude_masks(m, None, rate=0.95, out_rate=0.0, criterion="increase", init=init)
+    assert masks["hidden.weight"].sum() == 1 and masks["hidden.weight"][0, 0]
+
+
+def test_midpoint_and_product_rank_by_both_the_rewind_and_the_current_weights():
+    m = toy()
+    init = {n: p.detach().clone() for n, p in m.named_parameters() if n.endswith("weight")}
+    with torch.no_grad():
+        m.hidden.weight.copy_(init["hidden.weight"].flip(0))      # now large where init was small
+    w, w0 = m.hidden.weight.detach(), init["hidden.weight"]
+    for criterion, score in [("midpoint", (w + w0).abs() / 2),
+                             ("product", torch.where(w.sign() == w0.sign(), w.abs() * w0.abs(), torch.tensor(-1.0)))]:
+        masks = magnitude_masks(m, None, rate=0.5, out_rate=0.0, criterion=criterion, init=init)
+        kept = masks["hidden.weight"]
+        assert int(kept.sum()) == 10 and score[kept].min() >= score[~kept].max()

@@ -211,3 +211,41 @@ def test_a_round_whose_validation_falls_short_gets_more_budgets_up_to_the_cap(bu
     budget = round(0.1 * 4 * 19)
     assert [x["chunks"] for x in r["rounds"][1:]] == chunks
     assert [x["steps"] for x in r["rounds"][1:]] == [c * budget for c in chunks]
+
+
+def test_an_adaptive_round_stops_once_validation_recovers_and_banks_the_rest_for_harder_rounds(built, monkeypatch):
+    import prac.curve
+
+    cfg, entry, root = built
+
+    def val(model, *a, **k):  # round 1 (80 % of the first layer left) recovers; round 2 (64 %) never does
+        w = next(p for p in model.parameters() if p.dim() == 2)
+        return 1.0, (1.0 if (w != 0).float().mean() > 0.7 else 0.0)
+
+    monkeypatch.setattr(prac.curve, "loss_and_accuracy", val)
+    c = load_config(None, ["train.epochs=4", "prune.rounds=3", "dataset.train_limit=600", "prune.search_budget=0.1",
+                           "prune.search_pace=adaptive", "prune.search_extend=3"])
+    r = search(c, entry, root)
+    budget = round(0.1 * 4 * 19)                                   # 8 steps, chunks of 2
+    rounds = r["rounds"][1:]
+    # round 1 stops after one chunk and banks 6 steps; round 2 spends its budget and the bank and
+    # stops short of its cap (16 chunks); round 3 meets round 2's accuracy at once
+    assert [x["steps"] for x in rounds] == [2, 14, 2]
+    assert [x["chunks"] for x in rounds] == [1, 7, 1]
+    assert [x["bank"] for x in rounds] == [6, 0, 6]
+    assert sum(x["steps"] for x in rounds) <= 3 * budget
+
+
+def test_a_budgeted_run_is_named_by_its_pace_and_criterion_and_plain_imp_keeps_its_name():
+    import dataclasses
+
+    from prac.config import PruneConfig, digest
+    from prac.search import named_prune
+
+    p = load_config(None, []).prune
+    old_defaults = dataclasses.replace(p, search_extend=1, criterion="magnitude")
+    assert digest(*named_prune(p)) != digest(*named_prune(old_defaults))
+    imp = dataclasses.replace(p, search="rewind", search_budget=None, search_extend=0, criterion="magnitude")
+    # what plain IMP by magnitude was named before the criterion existed: the criterion left out
+    assert digest(*named_prune(imp)) == digest(dataclasses.replace(imp, criterion=PruneConfig().criterion))
+    assert digest(*named_prune(imp)) != digest(*named_prune(dataclasses.replace(imp, criterion="same_sign")))

@@ -71,6 +71,9 @@ def test_the_controls_keep_the_tickets_layer_densities_but_not_their_edges(lth):
 def test_round_ones_masks_all_prune_the_same_trained_dense_network(lth):
     out, _ = lth
     first, *rest = json.loads((out / "lth.json").read_text())["mask_overlap"]
-    # round 1 of PrAC IMP, of full-data IMP and one shot all prune the cached dense network once
-    assert first["prac_oneshot"]["mean"] == first["iterative_oneshot"]["mean"] == first["prac_iterative"]["mean"] == 1.0
+    # round 1 of full-data IMP and one shot both prune the cached dense network once, by magnitude
+    assert first["iterative_oneshot"]["mean"] == 1.0
+    # PrAC IMP's round 1 prunes the same network by prune.criterion=same_sign: the same ranking,
+    # except that the weights which crossed zero since initialisation go first
+    assert first["prac_oneshot"]["mean"] == first["prac_iterative"]["mean"] < 1.0
     assert all(0 < r["prac_iterative"]["mean"] <= 1 for r in rest)

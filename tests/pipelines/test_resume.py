@@ -84,8 +84,10 @@ def test_killed_at_five_points_and_resumed_equals_uninterrupted(tmp_path):
     assert list((out / "prac").glob("*/meta.json")) and ckpts() == ["checkpoint.safetensors"]
     state = load_checkpoint(out / "runs" / rdir / "checkpoint.safetensors")
     assert state["done"] == 1 and "train" not in state
-    # 5. mid-retrain: 30 steps into the ticket's full-data retrain (after round 2's steps)
-    kill(out, "torch.nn.functional:cross_entropy", report["rounds"][2]["steps"] + 30)
+    # 5. mid-retrain: 30 losses into the ticket's full-data retrain, after round 2's steps and its
+    # curve's validation points (one loss each: the validation split is one batch)
+    r2 = report["rounds"][2]
+    kill(out, "torch.nn.functional:cross_entropy", r2["steps"] + len(r2["curve"]) + 30)
     state = load_checkpoint(out / "runs" / rdir / "checkpoint.safetensors")
     assert state["search_done"] and state["train"]["epoch"] == 1     # the retrain's first epoch was saved
     # then --resume with the run folder, as a user would after a pre-emption
