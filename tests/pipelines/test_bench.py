@@ -37,6 +37,10 @@ def test_tiny_bench_writes_consistent_figures_and_resumes_from_cache(tmp_path, t
         monkeypatch.setattr(module, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
     again = run_bench("tickets", cfg, 2, tmp_path, None)
     assert again["methods"]["prac"]["rounds"] == s["methods"]["prac"]["rounds"]
+    # the controls alone (e.g. one more seed's, run beside the PrAC search) still write their report
+    only = run_bench("tickets", cfg, 2, tmp_path, None, ("full", "random"))
+    table = (tmp_path / "bench.md").read_text()
+    assert set(only["methods"]) == {"full", "random"} and table.count("\n| 100.0 |") == 1
 
 
 def test_speed_bench_reports_ratio_and_constant_tracker_memory(tmp_path, tiny_overrides):
