@@ -326,7 +326,7 @@ def search_rounds(run: Run, model) -> None:
         history.update({f"round{r}.{k}": m for k, m in masks.items()})
         say(f"round {r}: {100 * density(masks):.2f} % of weights, val {100 * rounds[-1]['val_acc']:.2f} %, "
             f"test {100 * rounds[-1]['test_acc']:.2f} %, {st.steps:,} steps on {len(subset):,} samples"
-            + (f" ({chunks} chunks)" if chunks > 1 else ""))
+            + (f" ({chunks} {'chunks' if run.adaptive else 'budgets'})" if chunks > 1 else ""))
         if cfg.select.reprobe != "none" and cfg.select.subset == "prac":
             flipped = torch.nonzero(prune_flips(model, masks, t["x_train"], p.round_rate, p.out_rate, p.scope,
                                                 y=t["y_train"], learned_mse=run.setup.learned_mse,
