@@ -158,7 +158,8 @@ class PruneConfig:
     scope: str = field(default="layerwise", metadata={"help": "layerwise or global magnitude pruning"})
     criterion: str = field(default="same_sign", metadata={"help": "which weights the search prunes: magnitude; same_sign "
                                                                  "(magnitude among weights whose sign matches the rewind "
-                                                                 "weights'); increase (|w| - |w_rewind|)"})
+                                                                 "weights'); increase (|w| - |w_rewind|); midpoint, "
+                                                                 "product (ablations, docs/trust.md)"})
     rewind_step: int = field(default=0, metadata={"help": "rewind to this optimizer step (0: to initialisation)"})
     search: str = field(default="finetune", metadata={"help": "finetune: keep training the pruned net each round (the ticket is "
                                                              "still mask + rewind weights); rewind: retrain from the rewind point"})

@@ -34,6 +34,18 @@ def _keep_top(scores: torch.Tensor, keep: int) -> torch.Tensor:
     return flat.view_as(scores)
 
 
+def criterion_scores(w: torch.Tensor, w0: torch.Tensor, criterion: str) -> torch.Tensor:
+    """Per-weight pruning scores (higher is kept) of the weights ``w`` against the rewind
+    weights ``w0``, for the criteria that look at both (``magnitude_masks``)."""
+    if criterion == "midpoint":
+        return (w + w0).abs() / 2
+    if criterion == "increase":
+        return w.abs() - w0.abs()
+    kept = w.abs() if criterion == "same_sign" else w.abs() * w0.abs()  # same_sign, product
+    # a weight that crossed zero: into (-1, 0), below every same-sign one, ordered by magnitude
+    return torch.where(torch.sign(w) == torch.sign(w0), kept, w.abs() / (1 + w.abs()) - 1)
+
+
 @torch.no_grad()
 def magnitude_masks(model: nn.Module, masks: Masks | None, rate: float, out_rate: float,
                     scope: str = "layerwise", conv_rate: float | None = None,
@@ -45,27 +57,17 @@ def magnitude_masks(model: nn.Module, masks: Masks | None, rate: float, out_rate
     ``criterion`` (``prac.config.CRITERIA``) scores a weight by its magnitude, or, given the weights
     ``init`` the ticket will be rewound to, by magnitude among the weights whose sign still
     matches ``init``'s (``same_sign``: a weight that crossed zero ranks below every one that
-    did not) or by its growth ``|w| - |w_init|`` (``increase``); Zhou et al. 2019."""
+    did not), by its growth ``|w| - |w_init|`` (``increase``), or for the ablations by
+    ``|w + w_init| / 2`` (``midpoint``) or ``|w| |w_init|`` among same-sign weights
+    (``product``); Zhou et al. 2019 (``criterion_scores``)."""
     params = prunable(model)
     masks = masks or full_masks(model)
     out_key = output_name(model)
 
     def scores(name):  # pruned weights never come back: they score below everything
         w = params[name].detach().float()
-        s = w.abs()
-        if criterion != "magnitude":
-            w0 = init[name].to(w.device).float()
-            if criterion == "same_sign":  # crossed zero: into (-1, 0), ordered by magnitude
-                s = torch.where(torch.sign(w) == torch.sign(w0), s, s / (1 + s) - 1)
-            elif criterion == "midpoint":
-                s = (w + w0).abs() / 2
-            elif criterion == "product":
-                s = torch.where(torch.sign(w) == torch.sign(w0), s * w0.abs(), s / (1 + s) - 1)
-            else:
-                s = s - w0.abs()
-                s = torch.where(masks[name], s, torch.tensor(float("-inf"), device=s.device))
-                return s
-        return torch.where(masks[name], s, torch.tensor(-1.0, device=s.device))
+        s = w.abs() if criterion == "magnitude" else criterion_scores(w, init[name].to(w.device).float(), criterion)
+        return torch.where(masks[name], s, torch.tensor(float("-inf"), device=s.device))
 
     new = {}
     hidden = [n for n in params if n != out_key]

@@ -383,7 +383,7 @@ def train_round(run: Run, model, masks: Masks, subset: torch.Tensor, r: int, pre
         chunk += 1
         if chunk >= (1 + p.search_extend) * per_budget:
             break
-        if per_budget > 1 and total.steps + st.steps > allowed:  # the bank cannot pay for another chunk
+        if run.adaptive and total.steps + st.steps > allowed:  # the bank cannot pay for another chunk
             break
         curve.record(total.steps, model)
         if curve.points[-1]["val_acc"] >= previous_val - p.tolerance / 100:
