@@ -169,18 +169,22 @@ class PruneConfig:
                                                                      "0.03: 90 % fewer steps than full IMP, the dense "
                                                                      "round included); null: search_epochs x |set|/N "
                                                                      "epochs (the PrAC paper's dynamic iterations)"})
-    search_pace: str = field(default="fixed", metadata={"help": "adaptive: a search round trains in quarter budgets "
-                                                                "until its validation accuracy is within "
-                                                                "prune.tolerance of the previous round's, drawing on "
-                                                                "what earlier rounds left unspent (the search never "
-                                                                "spends more than rounds x budget; with "
-                                                                "search_budget null, rounds are fixed); fixed: one budget "
-                                                                "per round, plus up to search_extend more while "
-                                                                "validation falls short"})
-    search_extend: int = field(default=3, metadata={"help": "a search round spends at most 1 + this many step budgets "
-                                                           "(adaptive: if earlier rounds left them; fixed: while its "
-                                                           "validation accuracy is more than prune.tolerance below "
-                                                           "the previous round's; 0: exactly one budget)"})
+    search_pace: str = field(default="fixed", metadata={"help": "fixed: one budget per round, plus up to "
+                                                                "search_extend more while validation falls short; "
+                                                                "adaptive: quarter budgets until validation is within "
+                                                                "prune.tolerance of the previous round's, so easy "
+                                                                "rounds leave steps to the hard ones (with "
+                                                                "search_budget null, rounds are fixed)"})
+    search_extend: int = field(default=3, metadata={"help": "a search round spends at most 1 + this many step budgets, "
+                                                           "the extra ones while its validation accuracy is more "
+                                                           "than prune.tolerance below the previous round's and "
+                                                           "search_cap allows (0: exactly one budget)"})
+    search_cap: float | None = field(default=2.5, metadata={"help": "the search spends at most this many times rounds "
+                                                                   "x budget steps: a round's extra budgets come out "
+                                                                   "of what the cap leaves beyond every round's own "
+                                                                   "budget, and unspent steps go back to it (1: no "
+                                                                   "extra steps in all; null: no cap; needs "
+                                                                   "search_budget)"})
     distill: float = field(default=0.0, metadata={"help": "weight of the dense network's soft targets (its logits, "
                                                         "cached with the PrAC set) in the search rounds' loss: 0 "
                                                         "trains on the labels only, 1 on the soft targets only"})
@@ -245,6 +249,9 @@ class PruneConfig:
             raise PracError(f"prune.search_schedule '{self.search_schedule}' is unknown; use constant, cosine or step")
         if self.search_pace not in ("adaptive", "fixed"):
             raise PracError(f"prune.search_pace '{self.search_pace}' is unknown; use adaptive or fixed")
+        if self.search_cap is not None and not 1 <= self.search_cap <= 100:
+            raise PracError(f"prune.search_cap={self.search_cap} must be in [1, 100] (times rounds x budget); "
+                            "use e.g. 2, or null for no cap")
         if not 0 <= self.search_extend <= 100:
             raise PracError(f"prune.search_extend={self.search_extend} must be a count in [0, 100]; use e.g. 3, or 0")
         if not 0 <= self.distill <= 1:

@@ -11,7 +11,7 @@ A run reads as its steps (``find_ticket``):
 2. the search rounds: each prunes (``prune.criterion``: by magnitude among the weights
    whose sign still matches the rewind weights'), keeps the trained weights (or, with
    ``prune.search=rewind``, rewinds) and trains on the subset for a step budget, more while
-   its validation accuracy falls short (``train_round``); every round is evaluated on the
+   its validation accuracy falls short (``prac.rounds``); every round is evaluated on the
    full validation and test splits;
 3. validation (``prac.validate``): the chosen ticket (mask + rewind weights) is retrained
    on the full training split, under ``prune.validate`` (last round, or bisection for the
@@ -41,13 +41,14 @@ from prac import cache, distributed, paths
 from prac.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
 from prac.config import Config, PruneConfig, digest, load_config, to_dict
 from prac.curve import EARLY_STOP, Curve, cost as curve_cost
-from prac.engine import TrainStats, steps_for, train
+from prac.engine import steps_for, train
 from prac.errors import PracError
 from prac.progress import say
-from prac.prune import Masks, density, full_masks, hamming
+from prac.prune import Masks, density, full_masks
 from prac.report import account, amortised_savings, forwards, write_report
 from prac.select import budget_subset, hardness, prune_flips, random_indices
 from prac.reuse import check_same_data, reuse_problem, same_architecture, teacher_logits
+from prac.rounds import train_round
 from prac.setup import Setup, Snapshot, state_of
 from prac.store import read_json, save_tensors, write_json
 from prac.validate import choose, retrain, retrain_seed, round_seed
@@ -57,33 +58,10 @@ CHECKPOINT = "checkpoint.safetensors"  # the newest state of an unfinished run
 TICKET = "ticket.safetensors"          # the chosen ticket: mask.<name> and rewind.<name>
 TRAINED = "trained.safetensors"        # the chosen ticket after its full-data retrain
 HISTORY = "masks.safetensors"          # every round's masks: round<r>.<name>
-CHUNKS = 4  # prune.search_pace=adaptive trains a round in quarter budgets, checking validation after each
 
 # Bumped whenever the search's code changes what a configuration computes, so that a
 # cached run from older code is never served as this code's result.
 SEARCH_VERSION = 8  # 8: validation curves and early-stop figures in every round (7: a winning ticket's margin)
-
-
-class EarlyBird:
-    """Stop a round once the mask that pruning would give now differs from the previous
-    epoch's by less than ``eps`` (normalised Hamming distance) for ``patience`` epochs."""
-
-    def __init__(self, cfg: Config, masks: Masks):
-        self.cfg, self.masks, self.prev, self.calm = cfg, masks, None, 0
-
-    def on_epoch_end(self, epoch: int, model) -> bool:
-        p = self.cfg.prune
-        # computed on rank 0 and broadcast: the same stop on every rank
-        now = distributed.masks_on_main(model, self.masks, p.round_rate, p.out_rate, p.scope, p.conv_rate)
-        self.calm = self.calm + 1 if self.prev is not None and hamming(now, self.prev) < p.eb_eps else 0
-        self.prev = now
-        return self.calm >= p.eb_patience
-
-    def state_dict(self) -> dict:
-        return {"prev": self.prev, "calm": self.calm}
-
-    def load_state_dict(self, saved: dict) -> None:
-        self.prev, self.calm = saved["prev"], saved["calm"]
 
 
 def run_name(setup: Setup, prac_key: str) -> str:
@@ -96,12 +74,17 @@ def run_name(setup: Setup, prac_key: str) -> str:
 def named_prune(p) -> list:
     """The prune settings that name a run. The search's defaults moved after version 8 (pace
     fixed with one extra budget and magnitude pruning, then three extra budgets and the
-    same-sign criterion), so a run's digest spells those settings out: a run cached under
-    the old defaults is never served for the new ones. Plain IMP by magnitude computes what it
-    did then, and keeps its name (and its cached runs)."""
-    if p.search_budget is None and p.criterion == "magnitude":
-        return [dataclasses.replace(p, criterion=PruneConfig().criterion)]
-    return [p, {"pace": p.search_pace, "extend": p.search_extend, "criterion": p.criterion}]
+    same-sign criterion, then a cap of twice the budget), so a run's digest spells those
+    settings out: a run cached under the old defaults is never served for the new ones.
+    Plain IMP by magnitude, and a fixed pace without a cap, compute what they did then and
+    keep their names (and their cached runs); the adaptive pace was capped at 1 before."""
+    default = PruneConfig()
+    if p.search_budget is None and p.criterion == "magnitude":  # no budget: no cap either
+        return [dataclasses.replace(p, criterion=default.criterion, search_cap=default.search_cap)]
+    named = {"pace": p.search_pace, "extend": p.search_extend, "criterion": p.criterion}
+    if p.search_pace == "adaptive" or p.search_cap is not None:  # a fixed pace without a cap computes what it did
+        named["cap"] = p.search_cap
+    return [dataclasses.replace(p, search_cap=default.search_cap), named]
 
 
 def subset_for(cfg: Config, stats: dict[str, torch.Tensor], labels: torch.Tensor, size: int | None) -> torch.Tensor:
@@ -164,6 +147,10 @@ class Run:
         self.size = self.round_steps * b if self.cfg.select.size == "budget" else None
         # prune.search_pace=adaptive banks unspent steps: it needs a budget to bank from
         self.adaptive = self.cfg.prune.search_pace == "adaptive" and self.round_steps is not None
+        # prune.search_cap: the steps the search may spend beyond every round's own budget (None: no cap)
+        cap = self.cfg.prune.search_cap
+        self.first_bank = (None if cap is None or self.round_steps is None
+                           else round((cap - 1) * self.cfg.prune.n_rounds * self.round_steps))
         self.initial = subset_for(self.cfg, self.stats, setup.data.y_train, self.size)
         self.hard = torch.nonzero((self.stats["forgetting_events"] > entry.meta["threshold"])
                                   | self.stats["never_learned"]).flatten()
@@ -296,7 +283,7 @@ def round_zero(run: Run, model) -> None:
                               **curve.finish(model, st.steps), "forwards": forwards(st.samples, curve.evaluated()),
                               "subset_size": len(run.initial)}])
     state.update(done=0, masks=full_masks(model), history={}, subset=run.initial, search_seconds=0.0,
-                 search_done=False, retrained={})
+                 search_done=False, retrained={}, bank=run.first_bank)
     run.checkpoint()
 
 
@@ -318,11 +305,11 @@ def search_rounds(run: Run, model) -> None:
                 model.load_state_dict(rewind)
         st, chunks, evaluation = train_round(run, model, masks, subset, r, rounds[-1]["val_acc"])
         evaluated = evaluation.pop("evaluated")
-        if run.adaptive:  # what this round left of its budget and of the bank, for the next rounds
-            state["bank"] = state.get("bank", 0) + run.round_steps - st.steps
+        if state["bank"] is not None:  # what this round left of its budget, or took beyond it
+            state["bank"] += run.round_steps - st.steps
         rounds.append({"round": r, "density": density(masks), **evaluation, "steps": st.steps,
                        "samples": st.samples, "subset_size": len(subset), "stopped_early": st.stopped_early,
-                       "chunks": chunks, "bank": state.get("bank"), "forwards": forwards(st.samples, evaluated)})
+                       "chunks": chunks, "bank": state["bank"], "forwards": forwards(st.samples, evaluated)})
         history.update({f"round{r}.{k}": m for k, m in masks.items()})
         say(f"round {r}: {100 * density(masks):.2f} % of weights, val {100 * rounds[-1]['val_acc']:.2f} %, "
             f"test {100 * rounds[-1]['test_acc']:.2f} %, {st.steps:,} steps on {len(subset):,} samples"
@@ -342,53 +329,6 @@ def search_rounds(run: Run, model) -> None:
     state["search_done"] = True
     if distributed.is_main():
         save_tensors(run.rdir / HISTORY, history)
-
-
-def train_round(run: Run, model, masks: Masks, subset: torch.Tensor, r: int, previous_val: float):
-    """Train round ``r``'s pruned network on ``subset``, in chunks, until its validation
-    accuracy is within ``prune.tolerance`` of the previous round's (``previous_val``).
-
-    ``prune.search_pace=adaptive``: chunks of a quarter budget; the round stops at the first
-    check that passes, so an easy round spends a quarter budget and leaves the rest in the
-    bank (``state["bank"]``) for the rounds that prune into the network's bone, which may
-    spend up to ``1 + prune.search_extend`` budgets while the bank lasts. The search never
-    spends more than ``rounds x budget`` steps, whatever the data (without a budget,
-    ``prune.search_budget=null``, rounds are paced as fixed). ``fixed``: chunks of one
-    budget, at most ``1 + search_extend``, the same checks. One validation curve spans the
-    chunks (the checks are its points). Returns the summed figures, the chunks trained and
-    the round's evaluation (``prac.curve.Curve.finish``, with ``evaluated``: the samples it
-    predicted)."""
-    cfg, p, t = run.cfg, run.cfg.prune, run.t
-    per_budget = CHUNKS if run.adaptive else 1
-    total, chunk = None, run.resume_chunk
-    if chunk:  # killed after a chunk: the figures of the chunks before it were checkpointed
-        total = TrainStats(**run.resume_stats)
-    budget = run.scaled_epochs(len(subset))
-    budget_steps = steps_for(budget, len(subset), cfg.train.batch_size)
-    allowed = run.state.get("bank", 0) + budget_steps  # adaptive: this round's budget and the bank
-    curve = run.curve(budget_steps)
-    while True:
-        curve.offset = 0 if total is None else total.steps
-        listeners = [curve] + ([EarlyBird(cfg, masks)] if p.early_bird else [])
-        so_far = None if total is None else dataclasses.asdict(total)
-        st = train(model, t["x_train"], t["y_train"], subset, run.search_train, epochs=budget / per_budget,
-                   seed=round_seed(cfg.seed, r) + 100_003 * chunk, masks=masks, listeners=listeners,
-                   progress=run.progress, label=f"round {r}/{p.n_rounds}",
-                   checkpoint=lambda s: run.checkpoint(train=s, round_masks=masks, chunk=chunk, chunk_stats=so_far),
-                   resume=run.take_resume(), teacher=run.teacher, learned_mse=run.setup.learned_mse)
-        if total is None:
-            total = st
-        else:
-            total += st
-        chunk += 1
-        if chunk >= (1 + p.search_extend) * per_budget:
-            break
-        if run.adaptive and total.steps + st.steps > allowed:  # the bank cannot pay for another chunk
-            break
-        curve.record(total.steps, model)
-        if curve.points[-1]["val_acc"] >= previous_val - p.tolerance / 100:
-            break
-    return total, chunk, {**curve.finish(model, st.steps), "evaluated": curve.evaluated()}
 
 
 def round_masks(history: dict[str, torch.Tensor], r: int) -> Masks:

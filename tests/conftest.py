@@ -3,6 +3,10 @@ import os
 import pytest
 import torch
 
+from prac.build import build_prac
+from prac.config import load_config
+from prac.setup import from_config
+
 os.environ.setdefault("PRAC_NO_PROGRESS", "1")
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 
@@ -21,3 +25,10 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def built(tmp_path, tiny_overrides):
+    """A PrAC set of the tiny digits run: (config, cache entry, artifact root)."""
+    cfg = load_config(None, tiny_overrides)
+    return cfg, build_prac(from_config(cfg), tmp_path), tmp_path

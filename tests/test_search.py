@@ -13,12 +13,6 @@ from prac.search import find_ticket
 from prac.setup import from_config
 
 
-@pytest.fixture
-def built(tmp_path, tiny_overrides):
-    cfg = load_config(None, tiny_overrides)
-    return cfg, build_prac(from_config(cfg), tmp_path), tmp_path
-
-
 def search(cfg, entry, root):
     return find_ticket(from_config(cfg), entry, root)
 
@@ -196,46 +190,6 @@ def test_distillation_needs_no_new_set_for_the_same_architecture(built):
     assert logits.shape == (600, 10) and torch.equal(logits.argmax(1), predict(dense, setup.tensors()["x_train"]))
 
 
-# patched evaluations: 0.0 fails round 1's check against the dense network and makes round 1's
-# own accuracy 0, which round 2 then meets at once; 1.0 passes every check
-@pytest.mark.parametrize("val, chunks", [(0.0, [3, 1]), (1.0, [1, 1])])
-def test_a_round_whose_validation_falls_short_gets_more_budgets_up_to_the_cap(built, monkeypatch, val, chunks):
-    import prac.curve
-
-    cfg, entry, root = built
-    # every curve point (the checks) fails (0.0) or passes (1.0)
-    monkeypatch.setattr(prac.curve, "loss_and_accuracy", lambda *a, **k: (1.0, val))
-    c = load_config(None, ["train.epochs=4", "prune.rounds=2", "dataset.train_limit=600", "prune.search_budget=0.1",
-                           "prune.search_extend=2"])
-    r = search(c, entry, root)
-    budget = round(0.1 * 4 * 19)
-    assert [x["chunks"] for x in r["rounds"][1:]] == chunks
-    assert [x["steps"] for x in r["rounds"][1:]] == [c * budget for c in chunks]
-
-
-def test_an_adaptive_round_stops_once_validation_recovers_and_banks_the_rest_for_harder_rounds(built, monkeypatch):
-    import prac.curve
-
-    cfg, entry, root = built
-
-    def val(model, *a, **k):  # round 1 (80 % of the first layer left) recovers; round 2 (64 %) never does
-        w = next(p for p in model.parameters() if p.dim() == 2)
-        return 1.0, (1.0 if (w != 0).float().mean() > 0.7 else 0.0)
-
-    monkeypatch.setattr(prac.curve, "loss_and_accuracy", val)
-    c = load_config(None, ["train.epochs=4", "prune.rounds=3", "dataset.train_limit=600", "prune.search_budget=0.1",
-                           "prune.search_pace=adaptive", "prune.search_extend=3"])
-    r = search(c, entry, root)
-    budget = round(0.1 * 4 * 19)                                   # 8 steps, chunks of 2
-    rounds = r["rounds"][1:]
-    # round 1 stops after one chunk and banks 6 steps; round 2 spends its budget and the bank and
-    # stops short of its cap (16 chunks); round 3 meets round 2's accuracy at once
-    assert [x["steps"] for x in rounds] == [2, 14, 2]
-    assert [x["chunks"] for x in rounds] == [1, 7, 1]
-    assert [x["bank"] for x in rounds] == [6, 0, 6]
-    assert sum(x["steps"] for x in rounds) <= 3 * budget
-
-
 def test_a_budgeted_run_is_named_by_its_pace_and_criterion_and_plain_imp_keeps_its_name():
     import dataclasses
 
@@ -245,7 +199,16 @@ def test_a_budgeted_run_is_named_by_its_pace_and_criterion_and_plain_imp_keeps_i
     p = load_config(None, []).prune
     old_defaults = dataclasses.replace(p, search_extend=1, criterion="magnitude")
     assert digest(*named_prune(p)) != digest(*named_prune(old_defaults))
+    uncapped = dataclasses.replace(p, search_cap=None)                  # the default before the cap
+    assert digest(*named_prune(p)) != digest(*named_prune(uncapped))
+    # an uncapped fixed pace computes what the search did before the cap existed, and keeps the
+    # name it had then, when PruneConfig had no search_cap field
+    before = dataclasses.make_dataclass("PruneConfig", [(f.name, f.type, f) for f in dataclasses.fields(PruneConfig)
+                                                         if f.name != "search_cap"], frozen=True)
+    was = before(**{k: v for k, v in dataclasses.asdict(uncapped).items() if k != "search_cap"})
+    assert digest(*named_prune(uncapped)) == digest(was, {"pace": "fixed", "extend": 3, "criterion": "same_sign"})
     imp = dataclasses.replace(p, search="rewind", search_budget=None, search_extend=0, criterion="magnitude")
     # what plain IMP by magnitude was named before the criterion existed: the criterion left out
     assert digest(*named_prune(imp)) == digest(dataclasses.replace(imp, criterion=PruneConfig().criterion))
     assert digest(*named_prune(imp)) != digest(*named_prune(dataclasses.replace(imp, criterion="same_sign")))
+    assert digest(*named_prune(dataclasses.replace(imp, search_cap=None))) == digest(*named_prune(imp))  # no budget, no cap

@@ -1,0 +1,100 @@
+"""One search round's training: the pruned network trains on the subset in budgets (or, at
+the adaptive pace, quarter budgets) until its validation accuracy recovers, and every
+budget beyond the round's own is paid from the bank that ``prune.search_cap`` fills.
+
+    fixed pace      budget, check, budget, check ... at most 1 + prune.search_extend budgets
+    adaptive pace   quarter, check, quarter, check ... the same cap, in quarters
+    the bank        (search_cap - 1) x rounds x budget to start; a round adds what it left
+                    of its own budget and takes what it spent beyond it
+
+So the search never spends more than ``search_cap x rounds x budget`` steps, whatever the
+data: a fixed share of full-data IMP's, which is what the savings promise rests on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+import torch
+
+from prac import distributed
+from prac.config import Config
+from prac.engine import TrainStats, steps_for, train
+from prac.prune import Masks, hamming
+from prac.validate import round_seed
+
+if typing.TYPE_CHECKING:
+    from prac.search import Run
+
+CHUNKS = 4  # prune.search_pace=adaptive trains a round in quarter budgets, checking validation after each
+
+
+class EarlyBird:
+    """Stop a round once the mask that pruning would give now differs from the previous
+    epoch's by less than ``eps`` (normalised Hamming distance) for ``patience`` epochs."""
+
+    def __init__(self, cfg: Config, masks: Masks):
+        self.cfg, self.masks, self.prev, self.calm = cfg, masks, None, 0
+
+    def on_epoch_end(self, epoch: int, model) -> bool:
+        p = self.cfg.prune
+        # computed on rank 0 and broadcast: the same stop on every rank
+        now = distributed.masks_on_main(model, self.masks, p.round_rate, p.out_rate, p.scope, p.conv_rate)
+        self.calm = self.calm + 1 if self.prev is not None and hamming(now, self.prev) < p.eb_eps else 0
+        self.prev = now
+        return self.calm >= p.eb_patience
+
+    def state_dict(self) -> dict:
+        return {"prev": self.prev, "calm": self.calm}
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.prev, self.calm = saved["prev"], saved["calm"]
+
+
+def train_round(run: Run, model, masks: Masks, subset: torch.Tensor, r: int, previous_val: float):
+    """Train round ``r``'s pruned network on ``subset``, in chunks, until its validation
+    accuracy is within ``prune.tolerance`` of the previous round's (``previous_val``).
+
+    ``fixed`` pace: chunks of one budget, at most ``1 + prune.search_extend``. ``adaptive``:
+    chunks of a quarter budget, so an easy round stops after a quarter and leaves the rest
+    to the rounds that prune into the network's bone. Either way a chunk beyond the round's
+    own budget is paid from the bank (``state["bank"]``): what ``prune.search_cap`` allows
+    beyond every round's budget, plus what earlier rounds left unspent. So the search never
+    spends more than ``search_cap x rounds x budget`` steps, whatever the data, and a round
+    only takes what the cap leaves to it (no cap: ``search_cap=null``, or no budget). One
+    validation curve spans the chunks (the checks are its points). Returns the summed
+    figures, the chunks trained and the round's evaluation (``prac.curve.Curve.finish``,
+    with ``evaluated``: the samples it predicted)."""
+    cfg, p, t = run.cfg, run.cfg.prune, run.t
+    per_budget = CHUNKS if run.adaptive else 1
+    total, chunk = None, run.resume_chunk
+    if chunk:  # killed after a chunk: the figures of the chunks before it were checkpointed
+        total = TrainStats(**run.resume_stats)
+    budget = run.scaled_epochs(len(subset))
+    budget_steps = steps_for(budget, len(subset), cfg.train.batch_size)
+    bank = run.state["bank"]
+    allowed = None if bank is None else run.round_steps + bank  # this round's budget and what the bank holds
+    curve = run.curve(budget_steps)
+    while True:
+        curve.offset = 0 if total is None else total.steps
+        listeners = [curve] + ([EarlyBird(cfg, masks)] if p.early_bird else [])
+        so_far = None if total is None else dataclasses.asdict(total)
+        st = train(model, t["x_train"], t["y_train"], subset, run.search_train, epochs=budget / per_budget,
+                   seed=round_seed(cfg.seed, r) + 100_003 * chunk, masks=masks, listeners=listeners,
+                   progress=run.progress, label=f"round {r}/{p.n_rounds}",
+                   checkpoint=lambda s: run.checkpoint(train=s, round_masks=masks, chunk=chunk, chunk_stats=so_far),
+                   resume=run.take_resume(), teacher=run.teacher, learned_mse=run.setup.learned_mse)
+        if total is None:
+            total = st
+        else:
+            total += st
+        chunk += 1
+        if chunk >= (1 + p.search_extend) * per_budget:
+            break
+        if allowed is not None and total.steps + st.steps > allowed:  # the bank cannot pay for another chunk
+            break
+        curve.record(total.steps, model)
+        if curve.points[-1]["val_acc"] >= previous_val - p.tolerance / 100:
+            break
+    return total, chunk, {**curve.finish(model, st.steps), "evaluated": curve.evaluated()}
