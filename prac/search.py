@@ -74,10 +74,10 @@ def run_name(setup: Setup, prac_key: str) -> str:
 def named_prune(p) -> list:
     """The prune settings that name a run. The search's defaults moved after version 8 (pace
     fixed with one extra budget and magnitude pruning, then three extra budgets and the
-    same-sign criterion, then a cap of twice the budget), so a run's digest spells those
-    settings out: a run cached under the old defaults is never served for the new ones.
-    Plain IMP by magnitude, and a fixed pace without a cap, compute what they did then and
-    keep their names (and their cached runs); the adaptive pace was capped at 1 before."""
+    same-sign criterion), so a run's digest spells those settings out: a run cached under
+    the old defaults is never served for the new ones. Plain IMP by magnitude, and a fixed
+    pace without ``search_cap``, compute what they did before those fields existed and keep
+    their names (and their cached runs); the adaptive pace was capped at 1 before."""
     default = PruneConfig()
     if p.search_budget is None and p.criterion == "magnitude":  # no budget: no cap either
         return [dataclasses.replace(p, criterion=default.criterion, search_cap=default.search_cap)]

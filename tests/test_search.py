@@ -199,8 +199,8 @@ def test_a_budgeted_run_is_named_by_its_pace_and_criterion_and_plain_imp_keeps_i
     p = load_config(None, []).prune
     old_defaults = dataclasses.replace(p, search_extend=1, criterion="magnitude")
     assert digest(*named_prune(p)) != digest(*named_prune(old_defaults))
-    uncapped = dataclasses.replace(p, search_cap=None)                  # the default before the cap
-    assert digest(*named_prune(p)) != digest(*named_prune(uncapped))
+    uncapped = p                                                          # the default: no cap
+    assert digest(*named_prune(dataclasses.replace(p, search_cap=2.5))) != digest(*named_prune(uncapped))
     # an uncapped fixed pace computes what the search did before the cap existed, and keeps the
     # name it had then, when PruneConfig had no search_cap field
     before = dataclasses.make_dataclass("PruneConfig", [(f.name, f.type, f) for f in dataclasses.fields(PruneConfig)
