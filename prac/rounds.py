@@ -1,14 +1,15 @@
 """One search round's training: the pruned network trains on the subset in budgets (or, at
 the adaptive pace, quarter budgets) until its validation accuracy recovers, and every
-budget beyond the round's own is paid from the bank that ``prune.search_cap`` fills.
+budget beyond the round's own is paid from the bank that ``prune.search_cap`` fills
+(no cap, the default: no bank, and a round takes up to ``1 + search_extend`` budgets).
 
     fixed pace      budget, check, budget, check ... at most 1 + prune.search_extend budgets
     adaptive pace   quarter, check, quarter, check ... the same cap, in quarters
     the bank        (search_cap - 1) x rounds x budget to start; a round adds what it left
                     of its own budget and takes what it spent beyond it
 
-So the search never spends more than ``search_cap x rounds x budget`` steps, whatever the
-data: a fixed share of full-data IMP's, which is what the savings promise rests on.
+With a cap the search never spends more than ``search_cap x rounds x budget`` steps,
+whatever the data: a fixed share of full-data IMP's.
 """
 
 from __future__ import annotations
