@@ -60,7 +60,7 @@ def train_round(run: Run, model, masks: Masks, subset: torch.Tensor, r: int, pre
     ``fixed`` pace: chunks of one budget, at most ``1 + prune.search_extend``. ``adaptive``:
     chunks of a quarter budget, so an easy round stops after a quarter and leaves the rest
     to the rounds that prune into the network's bone. Either way a chunk beyond the round's
-    own budget is paid from the bank (``state["bank"]``): what ``prune.search_cap`` allows
+    own budget is paid from the bank (``run.bank()``): what ``prune.search_cap`` allows
     beyond every round's budget, plus what earlier rounds left unspent. So the search never
     spends more than ``search_cap x rounds x budget`` steps, whatever the data, and a round
     only takes what the cap leaves to it (no cap: ``search_cap=null``, or no budget). One
@@ -74,7 +74,7 @@ def train_round(run: Run, model, masks: Masks, subset: torch.Tensor, r: int, pre
         total = TrainStats(**run.resume_stats)
     budget = run.scaled_epochs(len(subset))
     budget_steps = steps_for(budget, len(subset), cfg.train.batch_size)
-    bank = run.state["bank"]
+    bank = run.bank()
     allowed = None if bank is None else run.round_steps + bank  # this round's budget and what the bank holds
     curve = run.curve(budget_steps)
     while True:

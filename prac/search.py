@@ -145,7 +145,7 @@ class Run:
         self.round_steps = None if budget is None else max(1, round(budget * self.full_round))
         # select.size=budget: one pass of a round's steps over distinct samples
         self.size = self.round_steps * b if self.cfg.select.size == "budget" else None
-        # prune.search_pace=adaptive banks unspent steps: it needs a budget to bank from
+        # prune.search_pace=adaptive splits a budget into quarters: without one, rounds are fixed
         self.adaptive = self.cfg.prune.search_pace == "adaptive" and self.round_steps is not None
         # prune.search_cap: the steps the search may spend beyond every round's own budget (None: no cap)
         cap = self.cfg.prune.search_cap
@@ -160,6 +160,14 @@ class Run:
             self.teacher = (teacher_logits(setup, entry, stats, self.t).to(setup.device), p.distill)
         self.search_train = dataclasses.replace(self.cfg.train, lr=p.search_lr or self.cfg.train.lr,
                                                 schedule=p.search_schedule or self.cfg.train.schedule)
+
+    def bank(self) -> int | None:
+        """What ``prune.search_cap`` still allows beyond the remaining rounds' own budgets: the
+        first bank, plus what every search round so far left of its budget or took beyond it
+        (None: no cap)."""
+        if self.first_bank is None:
+            return None
+        return self.first_bank + sum(self.round_steps - x["steps"] for x in self.state["rounds"][1:])
 
     def checkpoint(self, **extra) -> None:
         save_checkpoint(self.ckpt, {**self.state, **extra,
@@ -283,7 +291,7 @@ def round_zero(run: Run, model) -> None:
                               **curve.finish(model, st.steps), "forwards": forwards(st.samples, curve.evaluated()),
                               "subset_size": len(run.initial)}])
     state.update(done=0, masks=full_masks(model), history={}, subset=run.initial, search_seconds=0.0,
-                 search_done=False, retrained={}, bank=run.first_bank)
+                 search_done=False, retrained={})
     run.checkpoint()
 
 
@@ -305,11 +313,10 @@ def search_rounds(run: Run, model) -> None:
                 model.load_state_dict(rewind)
         st, chunks, evaluation = train_round(run, model, masks, subset, r, rounds[-1]["val_acc"])
         evaluated = evaluation.pop("evaluated")
-        if state["bank"] is not None:  # what this round left of its budget, or took beyond it
-            state["bank"] += run.round_steps - st.steps
         rounds.append({"round": r, "density": density(masks), **evaluation, "steps": st.steps,
                        "samples": st.samples, "subset_size": len(subset), "stopped_early": st.stopped_early,
-                       "chunks": chunks, "bank": state["bank"], "forwards": forwards(st.samples, evaluated)})
+                       "chunks": chunks, "forwards": forwards(st.samples, evaluated)})
+        rounds[-1]["bank"] = run.bank()
         history.update({f"round{r}.{k}": m for k, m in masks.items()})
         say(f"round {r}: {100 * density(masks):.2f} % of weights, val {100 * rounds[-1]['val_acc']:.2f} %, "
             f"test {100 * rounds[-1]['test_acc']:.2f} %, {st.steps:,} steps on {len(subset):,} samples"
