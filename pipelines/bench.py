@@ -32,7 +32,7 @@ from pipelines import bench_report
 from prac import cache, distributed, paths
 from prac.build import build_prac
 from prac.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
-from prac.config import Config
+from prac.config import Config, PruneConfig
 from prac.errors import PracError
 from prac.report import amortised_savings
 from prac.curve import EARLY_STOP
@@ -55,7 +55,8 @@ def method_config(cfg: Config, method: str, prac_fraction: float) -> Config:
         return with_changes(cfg, select={"subset": "full", "scale_epochs": True, "reprobe": "none", "size": "all"},
                             prune={"search": "rewind", "search_epochs": None, "early_bird": False,
                                    "search_lr": None, "search_schedule": None, "search_budget": None,
-                                   "search_extend": 0, "distill": 0.0, "criterion": "magnitude"})
+                                   "search_extend": 0, "distill": 0.0, "criterion": "magnitude",
+                                   "late_rewind": None, "late_budget": PruneConfig().late_budget})
     if method == "matched":  # full split, epochs cut so each round spends PrAC's steps (f^2 of a full round)
         if cfg.prune.search_budget is not None:  # the budget fixes the steps whatever the subset
             return with_changes(cfg, select={"subset": "full", "reprobe": "none"})

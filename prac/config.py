@@ -187,6 +187,12 @@ class PruneConfig:
                                                                     "savings whatever the data, but cost accuracy "
                                                                     "on Conv-2 and MNIST-1D, docs/trust.md; null: "
                                                                     "no cap; needs search_budget)"})
+    late_rewind: float | None = field(default=None, metadata={"help": "rounds that prune to this fraction of the "
+                                                                     "weights or fewer rewind to the rewind weights "
+                                                                     "and train late_budget of a full round, once "
+                                                                     "(null: every round follows prune.search)"})
+    late_budget: float = field(default=0.25, metadata={"help": "optimizer steps of a late_rewind round as a fraction "
+                                                            "of a full-data round's"})
     distill: float = field(default=0.0, metadata={"help": "weight of the dense network's soft targets (its logits, "
                                                         "cached with the PrAC set) in the search rounds' loss: 0 "
                                                         "trains on the labels only, 1 on the soft targets only"})
@@ -258,6 +264,11 @@ class PruneConfig:
             raise PracError(f"prune.search_extend={self.search_extend} must be a count in [0, 100]; use e.g. 3, or 0")
         if not 0 <= self.distill <= 1:
             raise PracError(f"prune.distill={self.distill} must be a weight in [0, 1]; use e.g. 0.5, or 0 for none")
+        if self.late_rewind is not None and not 0 < self.late_rewind < 1:
+            raise PracError(f"prune.late_rewind={self.late_rewind} must be a fraction in (0, 1) of the weights; "
+                            "null turns late rewinding off")
+        if not 0 < self.late_budget <= 1:
+            raise PracError(f"prune.late_budget={self.late_budget} must be a fraction in (0, 1] of a full-data round")
         if self.search_budget is not None and not 0 < self.search_budget <= 1:
             raise PracError(f"prune.search_budget={self.search_budget} must be a fraction in (0, 1] of a full-data "
                             "round; use e.g. 0.03")

@@ -22,7 +22,7 @@ import torch
 from prac import distributed
 from prac.config import Config
 from prac.engine import TrainStats, steps_for, train
-from prac.prune import Masks, hamming
+from prac.prune import Masks, apply_masks, hamming
 from prac.validate import round_seed
 
 if typing.TYPE_CHECKING:
@@ -53,6 +53,17 @@ class EarlyBird:
         self.prev, self.calm = saved["prev"], saved["calm"]
 
 
+@torch.no_grad()
+def evaluate_pruned(run: Run, model, masks: Masks):
+    """The last round of a fine-tuning search, untrained: its ticket is its mask (fixed by the
+    round before) on the rewind weights, retrained on the full data, so the search's weights
+    after it serve nothing. The pruned network is evaluated once, for the round's record;
+    the same (figures, chunks, evaluation) as ``train_round``."""
+    apply_masks(model, masks)
+    curve = run.curve(1)
+    return TrainStats(), 0, {**curve.finish(model, 0), "evaluated": curve.evaluated()}
+
+
 def train_round(run: Run, model, masks: Masks, subset: torch.Tensor, r: int, previous_val: float):
     """Train round ``r``'s pruned network on ``subset``, in chunks, until its validation
     accuracy is within ``prune.tolerance`` of the previous round's (``previous_val``).
@@ -72,10 +83,13 @@ def train_round(run: Run, model, masks: Masks, subset: torch.Tensor, r: int, pre
     total, chunk = None, run.resume_chunk
     if chunk:  # killed after a chunk: the figures of the chunks before it were checkpointed
         total = TrainStats(**run.resume_stats)
-    budget = run.scaled_epochs(len(subset))
+    own = run.own_steps(masks)
+    budget = run.scaled_epochs(len(subset), steps=own)
     budget_steps = steps_for(budget, len(subset), cfg.train.batch_size)
     bank = run.bank()
-    allowed = None if bank is None else run.round_steps + bank  # this round's budget and what the bank holds
+    allowed = None if bank is None else own + bank  # this round's budget and what the bank holds
+    # a late-rewind round trains its one (larger) budget from the rewind weights: no extra budgets
+    most = per_budget if run.late(masks) else (1 + p.search_extend) * per_budget
     curve = run.curve(budget_steps)
     while True:
         curve.offset = 0 if total is None else total.steps
@@ -91,7 +105,7 @@ def train_round(run: Run, model, masks: Masks, subset: torch.Tensor, r: int, pre
         else:
             total += st
         chunk += 1
-        if chunk >= (1 + p.search_extend) * per_budget:
+        if chunk >= most:
             break
         if allowed is not None and total.steps + st.steps > allowed:  # the bank cannot pay for another chunk
             break

@@ -48,7 +48,7 @@ from prac.prune import Masks, density, full_masks
 from prac.report import account, amortised_savings, forwards, write_report
 from prac.select import budget_subset, hardness, prune_flips, random_indices
 from prac.reuse import check_same_data, reuse_problem, same_architecture, teacher_logits
-from prac.rounds import train_round
+from prac.rounds import evaluate_pruned, train_round
 from prac.setup import Setup, Snapshot, state_of
 from prac.store import read_json, save_tensors, write_json
 from prac.validate import choose, retrain, retrain_seed, round_seed
@@ -61,13 +61,19 @@ HISTORY = "masks.safetensors"          # every round's masks: round<r>.<name>
 
 # Bumped whenever the search's code changes what a configuration computes, so that a
 # cached run from older code is never served as this code's result.
-SEARCH_VERSION = 8  # 8: validation curves and early-stop figures in every round (7: a winning ticket's margin)
+SEARCH_VERSION = 9  # 9: a fine-tuning search's last round is not trained (8: validation curves in every round)
+
+
+def search_version(p: PruneConfig) -> int:
+    """The search code's version for a run: a rewinding search (full-data IMP among them)
+    computes what version 8 did, so it keeps its name and its cached runs."""
+    return SEARCH_VERSION if p.search == "finetune" else 8
 
 
 def run_name(setup: Setup, prac_key: str) -> str:
     cfg = setup.cfg
     model = {"user_model": setup.model.id} if setup.model.user else cfg.model
-    h = digest("ticket", SEARCH_VERSION, prac_key, model, cfg.train, *named_prune(cfg.prune), cfg.select, cfg.seed)
+    h = digest("ticket", search_version(cfg.prune), prac_key, model, cfg.train, *named_prune(cfg.prune), cfg.select, cfg.seed)
     return f"{setup.model.name}-{cfg.select.subset}-{h[:12]}"
 
 
@@ -161,13 +167,26 @@ class Run:
         self.search_train = dataclasses.replace(self.cfg.train, lr=p.search_lr or self.cfg.train.lr,
                                                 schedule=p.search_schedule or self.cfg.train.schedule)
 
+    def late(self, masks: Masks) -> bool:
+        """Whether a fine-tuning round with ``masks`` rewinds and trains ``prune.late_budget``
+        instead (``prune.late_rewind``; a rewinding search, full-data IMP among them, is left as it is)."""
+        p = self.cfg.prune
+        return p.search == "finetune" and p.late_rewind is not None and density(masks) <= p.late_rewind
+
+    def own_steps(self, masks: Masks) -> int | None:
+        """A round's own step budget: ``prune.late_budget`` of a full round for a late-rewind
+        round, else ``prune.search_budget``'s (None: no budget, epochs scaled by the set)."""
+        if self.late(masks):
+            return max(1, round(self.cfg.prune.late_budget * self.full_round))
+        return self.round_steps
+
     def bank(self) -> int | None:
         """What ``prune.search_cap`` still allows beyond the remaining rounds' own budgets: the
         first bank, plus what every search round so far left of its budget or took beyond it
         (None: no cap)."""
         if self.first_bank is None:
             return None
-        return self.first_bank + sum(self.round_steps - x["steps"] for x in self.state["rounds"][1:])
+        return self.first_bank + sum(x.get("budget", self.round_steps) - x["steps"] for x in self.state["rounds"][1:])
 
     def checkpoint(self, **extra) -> None:
         save_checkpoint(self.ckpt, {**self.state, **extra,
@@ -178,15 +197,16 @@ class Run:
         resume, self.resume = self.resume, None
         return resume
 
-    def scaled_epochs(self, size: int, base: float | None = None) -> float:
+    def scaled_epochs(self, size: int, base: float | None = None, steps: int | None = None) -> float:
         """Epochs over a pool of ``size`` samples that spend the initial subset's budget:
         ``base x |S0| / N`` epochs over |S0| (dynamic iterations; ``base`` defaults to the
         search rounds' epochs). A reprobed pool changes which samples a round trains on, not
         how many steps it takes, so the PrAC search and its random control always spend the
-        same steps."""
+        same steps. ``steps``: a round's own budget, when it is not ``prune.search_budget``'s."""
         cfg = self.cfg
-        if self.round_steps is not None and base is None:  # prune.search_budget: a fixed share of a full round
-            return self.round_steps / math.ceil(size / cfg.train.batch_size)
+        steps = steps or self.round_steps
+        if steps is not None and base is None:  # prune.search_budget: a fixed share of a full round
+            return steps / math.ceil(size / cfg.train.batch_size)
         base = base or cfg.prune.search_epochs or cfg.train.epochs
         if not cfg.select.scale_epochs:
             return base
@@ -309,29 +329,33 @@ def search_rounds(run: Run, model) -> None:
         else:
             masks = distributed.masks_on_main(model, masks, p.round_rate, p.out_rate, p.scope, p.conv_rate,
                                               p.criterion, rewind)
-            if p.search == "rewind":
+            if p.search == "rewind" or run.late(masks):
                 model.load_state_dict(rewind)
-        st, chunks, evaluation = train_round(run, model, masks, subset, r, rounds[-1]["val_acc"])
+        last = r == p.n_rounds or (p.target_density is not None and density(masks) <= p.target_density)
+        if last and p.search == "finetune":  # its mask is its ticket: training it would serve nothing
+            st, chunks, evaluation = evaluate_pruned(run, model, masks)
+        else:
+            st, chunks, evaluation = train_round(run, model, masks, subset, r, rounds[-1]["val_acc"])
         evaluated = evaluation.pop("evaluated")
         rounds.append({"round": r, "density": density(masks), **evaluation, "steps": st.steps,
                        "samples": st.samples, "subset_size": len(subset), "stopped_early": st.stopped_early,
-                       "chunks": chunks, "forwards": forwards(st.samples, evaluated)})
+                       "chunks": chunks, "forwards": forwards(st.samples, evaluated),
+                       "budget": run.own_steps(masks), "rewound": p.search == "rewind" or run.late(masks)})
         rounds[-1]["bank"] = run.bank()
         history.update({f"round{r}.{k}": m for k, m in masks.items()})
         say(f"round {r}: {100 * density(masks):.2f} % of weights, val {100 * rounds[-1]['val_acc']:.2f} %, "
             f"test {100 * rounds[-1]['test_acc']:.2f} %, {st.steps:,} steps on {len(subset):,} samples"
             + (f" ({chunks} {'chunks' if run.adaptive else 'budgets'})" if chunks > 1 else ""))
-        if cfg.select.reprobe != "none" and cfg.select.subset == "prac":
+        if cfg.select.reprobe != "none" and cfg.select.subset == "prac" and not last:
             flipped = torch.nonzero(prune_flips(model, masks, t["x_train"], p.round_rate, p.out_rate, p.scope,
                                                 y=t["y_train"], learned_mse=run.setup.learned_mse,
                                                 conv_rate=p.conv_rate)).flatten()
             subset = run.refreshed(subset, flipped)
             rounds[-1]["forwards"] += 2 * run.n  # the probe predicts the training split twice
-        reached = p.target_density is not None and density(masks) <= p.target_density
-        state.update(done=r, masks=masks, subset=subset, model=state_of(model), search_done=reached or r == p.n_rounds,
+        state.update(done=r, masks=masks, subset=subset, model=state_of(model), search_done=last,
                      search_seconds=state["search_seconds"] + time.perf_counter() - t0)
         run.checkpoint()
-        if reached:
+        if last:
             break
     state["search_done"] = True
     if distributed.is_main():

@@ -3,8 +3,10 @@ adaptive pace, and the bank that the cap fills. Validation is patched, so every 
 outcome is known in advance."""
 
 import pytest
+import torch
 
 import prac.curve
+import prac.rounds
 from prac.config import load_config
 from prac.search import find_ticket
 from prac.setup import from_config
@@ -12,9 +14,14 @@ from prac.setup import from_config
 BUDGET = round(0.1 * 4 * 19)  # prune.search_budget=0.1 of a 4-epoch round of 19 batches: 8 steps
 
 
-def rounds(entry, root, *overrides):
-    cfg = load_config(None, ["train.epochs=4", "dataset.train_limit=600", "prune.search_budget=0.1", *overrides])
-    return find_ticket(from_config(cfg), entry, root)["rounds"][1:]
+def rounds(entry, root, n, *overrides):
+    """Search rounds 1..n of a search of n + 1 rounds: the last round of a fine-tuning search
+    is not trained (its mask, fixed by round n, is its ticket), so these are the trained ones."""
+    cfg = load_config(None, ["train.epochs=4", "dataset.train_limit=600", "prune.search_budget=0.1",
+                             f"prune.rounds={n + 1}", *overrides])
+    rs = find_ticket(from_config(cfg), entry, root)["rounds"][1:]
+    assert rs[-1]["steps"] == 0 and rs[-1]["chunks"] == 0
+    return rs[:-1]
 
 
 def recovers_above(share):
@@ -32,7 +39,7 @@ def recovers_above(share):
 def test_a_round_whose_validation_falls_short_gets_more_budgets_up_to_the_cap(built, monkeypatch, val, chunks):
     cfg, entry, root = built
     monkeypatch.setattr(prac.curve, "loss_and_accuracy", lambda *a, **k: (1.0, val))
-    rs = rounds(entry, root, "prune.rounds=2", "prune.search_extend=2")
+    rs = rounds(entry, root, 2, "prune.search_extend=2")
     assert [x["chunks"] for x in rs] == chunks
     assert [x["steps"] for x in rs] == [c * BUDGET for c in chunks]
 
@@ -40,8 +47,7 @@ def test_a_round_whose_validation_falls_short_gets_more_budgets_up_to_the_cap(bu
 def test_an_adaptive_round_stops_once_validation_recovers_and_banks_the_rest_for_harder_rounds(built, monkeypatch):
     cfg, entry, root = built
     monkeypatch.setattr(prac.curve, "loss_and_accuracy", recovers_above(0.7))
-    rs = rounds(entry, root, "prune.rounds=3", "prune.search_pace=adaptive", "prune.search_extend=3",
-                "prune.search_cap=1")
+    rs = rounds(entry, root, 3, "prune.search_pace=adaptive", "prune.search_extend=3", "prune.search_cap=1")
     # chunks of 2 steps: round 1 stops after one and banks 6; round 2 spends its budget and the
     # bank and stops short of its 16 chunks; round 3 meets round 2's accuracy at once
     assert [x["steps"] for x in rs] == [2, 14, 2]
@@ -53,13 +59,39 @@ def test_an_adaptive_round_stops_once_validation_recovers_and_banks_the_rest_for
 def test_the_cap_pays_extra_budgets_while_it_lasts(built, monkeypatch):
     cfg, entry, root = built
     monkeypatch.setattr(prac.curve, "loss_and_accuracy", recovers_above(0.7))
-    rs = rounds(entry, root, "prune.rounds=3", "prune.search_extend=3", "prune.search_cap=1.5")
-    # the cap leaves 0.5 x 3 x 8 = 12 steps beyond the rounds' own budgets: round 2 never
-    # recovers and takes one extra budget (a second would overdraw), leaving 4; round 3 meets
+    rs = rounds(entry, root, 3, "prune.search_extend=3", "prune.search_cap=1.5")
+    # the cap leaves 0.5 x 4 x 8 = 16 steps beyond the 4 rounds' own budgets: round 2 never
+    # recovers and takes two extra budgets (a third would overdraw), leaving 0; round 3 meets
     # round 2's accuracy at once
-    assert [x["steps"] for x in rs] == [8, 16, 8]
-    assert [x["bank"] for x in rs] == [12, 4, 4]
-    assert sum(x["steps"] for x in rs) <= 1.5 * 3 * BUDGET
-    uncapped = rounds(entry, root, "prune.rounds=3", "prune.search_extend=3", "prune.search_cap=null")
+    assert [x["steps"] for x in rs] == [8, 24, 8]
+    assert [x["bank"] for x in rs] == [16, 0, 0]
+    assert sum(x["steps"] for x in rs) <= 1.5 * 4 * BUDGET
+    uncapped = rounds(entry, root, 3, "prune.search_extend=3", "prune.search_cap=null")
     assert [x["steps"] for x in uncapped] == [8, 32, 8]  # without it round 2 takes all four budgets
     assert all(x["bank"] is None for x in uncapped)
+
+
+def test_late_rounds_rewind_and_train_their_own_larger_budget_once(built, monkeypatch):
+    """prune.late_rewind=0.6: round 3 (52 % of the weights) starts from the rewind weights and
+    trains late_budget of a full round, once, though its validation falls short of round 2's.
+    Rounds 1 and 2 fine-tune: round 1 (validation 0 against the dense network's) takes its
+    extra budget, round 2 meets round 1's 0 at once."""
+    cfg, entry, root = built
+    monkeypatch.setattr(prac.curve, "loss_and_accuracy", lambda *a, **k: (1.0, 0.0))
+    started = []  # the first layer's weights as each round's first training starts
+    real = prac.rounds.train
+
+    def spy(model, *a, **k):
+        w = next(p for p in model.parameters() if p.dim() == 2)
+        started.append(w.detach().clone())
+        return real(model, *a, **k)
+
+    monkeypatch.setattr(prac.rounds, "train", spy)
+    rs = rounds(entry, root, 3, "prune.search_extend=1", "prune.late_rewind=0.6", "prune.late_budget=0.5")
+    late = round(0.5 * 4 * 19)
+    assert [x["steps"] for x in rs] == [2 * BUDGET, BUDGET, late]
+    assert [x["rewound"] for x in rs] == [False, False, True]
+    init = entry.dense()
+    rewind = next(v for k, v in init.items() if k.startswith("rewind.") and v.dim() == 2)
+    # chunks of rounds 1 and 2 start from trained weights, round 3's from the rewind weights
+    assert [torch.equal(w, rewind) for w in started] == [False, False, False, True]

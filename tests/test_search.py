@@ -161,19 +161,19 @@ def test_amortised_savings_count_a_duplicate_search_once_and_a_refused_one_not_a
 
 def test_a_step_budget_fixes_every_rounds_steps_and_sizes_the_subset(built):
     cfg, entry, root = built
-    over = ["train.epochs=4", "prune.rounds=2", "dataset.train_limit=600", "prune.search_budget=0.1",
+    over = ["train.epochs=4", "prune.rounds=3", "dataset.train_limit=600", "prune.search_budget=0.1",
             "prune.search_extend=0"]
     r = search(load_config(None, over + ["select.size=budget"]), entry, root)
     full_round = 4 * 19                                           # 600 samples at batch 32, 4 epochs
     steps = round(0.1 * full_round)
-    assert [x["steps"] for x in r["rounds"][1:]] == [steps, steps]
-    assert [x["subset_size"] for x in r["rounds"][1:]] == [steps * 32] * 2     # one pass of the budget
+    assert [x["steps"] for x in r["rounds"][1:]] == [steps, steps, 0]         # the last round is not trained
+    assert [x["subset_size"] for x in r["rounds"][1:]] == [steps * 32] * 3     # one pass of the budget
     rnd = search(load_config(None, over + ["select.size=budget", "select.subset=random", "select.reprobe=none"]),
                  entry, root)
-    assert [x["steps"] for x in rnd["rounds"][1:]] == [steps, steps] and rnd["subset_size"] == steps * 32
+    assert [x["steps"] for x in rnd["rounds"][1:]] == [steps, steps, 0] and rnd["subset_size"] == steps * 32
     whole = search(load_config(None, over + ["select.size=all"]), entry, root)           # the PrAC set as it is, the same steps
     assert whole["rounds"][1]["subset_size"] == entry.meta["prac_size"]
-    assert [x["steps"] for x in whole["rounds"][1:]] == [steps, steps]
+    assert [x["steps"] for x in whole["rounds"][1:]] == [steps, steps, 0]
 
 
 def test_distillation_needs_no_new_set_for_the_same_architecture(built):

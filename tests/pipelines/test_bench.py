@@ -111,9 +111,12 @@ def test_the_account_counts_every_pass(tmp_path, tiny_overrides):
 
     c = r["compute"]
     probe = 2 * n                                  # the refreshed flip probe predicts the training split twice
-    assert all(len(x["curve"]) >= 2 for x in r["rounds"])  # prune.search_extend=1: the check is a curve point
+    trained, last = r["rounds"][:-1], r["rounds"][-1]
+    assert all(len(x["curve"]) >= 2 for x in trained)  # prune.search_extend=1: the check is a curve point
+    assert last["samples"] == 0 and len(last["curve"]) == 1  # the last round's pruned network, evaluated once
     assert c["build"] == 3 * entry.meta["dense"]["samples"] + 2 * n + evaluated(entry.meta["dense"])
-    assert c["own"] == sum(3 * x["samples"] + evaluated(x) + probe for x in r["rounds"][1:])
+    # no probe after the last round: no round trains on what it would find
+    assert c["own"] == sum(3 * x["samples"] + evaluated(x) + probe for x in trained[1:]) + evaluated(last)
     assert c["charged"] == c["build"] + c["own"]
     full_round = steps_for(cfg.train.epochs, n, cfg.train.batch_size)
     assert c["baseline"] == len(r["rounds"]) * (3 * cfg.train.epochs * n + len(points(full_round, None)) * n_val + n_test)
