@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from pipelines.bench import run_bench
-from prac.config import load_config
+from prac.config_file import load_config
 
 
 def main() -> None:

@@ -58,7 +58,8 @@ import prac
 from pipelines import planted_report
 from pipelines.bench_report import hardware
 from prac import cache
-from prac.config import digest, load_config
+from prac.config import digest
+from prac.config_file import load_config
 from prac.engine import evaluate_mse
 from prac.search import SEARCH_VERSION
 from prac.data.planted import PlantedTask, make_task, strong_metric_calibrated

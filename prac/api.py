@@ -33,7 +33,8 @@ from torch import nn
 
 from prac import cache
 from prac.build import build_prac as _build
-from prac.config import Config, ModelConfig, _build as _from_plain, load_config, to_dict
+from prac.config import Config, ModelConfig, to_dict
+from prac.config_file import _build as _from_plain, load_config
 from prac.errors import PracError
 from prac.models import build_model
 from prac.models.base import PRUNABLE_ATTR

@@ -22,7 +22,8 @@ import typer
 
 # nothing here imports torch (about 1.5 s): `prac --help` answers at once, and each command
 # imports what it needs when it runs
-from prac.config import describe_keys, load_config, load_transfer
+from prac.config import describe_keys
+from prac.config_file import load_config, load_transfer
 from prac.errors import PracError
 
 KEYS_HELP = "Settable keys (--set key=value): " + ", ".join(k for k, _, _ in describe_keys()) + "."

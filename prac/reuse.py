@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from prac import cache
-from prac.config import load_config
+from prac.config_file import load_config
 from prac.errors import PracError
 from prac.select import predict
 from prac.setup import Setup

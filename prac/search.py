@@ -39,7 +39,8 @@ import torch
 
 from prac import cache, distributed, paths
 from prac.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
-from prac.config import Config, PruneConfig, digest, load_config, to_dict
+from prac.config import Config, PruneConfig, digest, to_dict
+from prac.config_file import load_config
 from prac.curve import EARLY_STOP, Curve, cost as curve_cost
 from prac.engine import steps_for, train
 from prac.errors import PracError

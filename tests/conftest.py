@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from prac.build import build_prac
-from prac.config import load_config
+from prac.config_file import load_config
 from prac.setup import from_config
 
 os.environ.setdefault("PRAC_NO_PROGRESS", "1")

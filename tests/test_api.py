@@ -9,7 +9,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 import prac
-from prac.config import load_config
+from prac.config_file import load_config
 from prac.errors import PracError
 
 TINY = {"train__epochs": 3, "prune__rounds": 2}

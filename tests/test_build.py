@@ -5,7 +5,7 @@ import torch
 
 import prac.build as bp
 from prac.build import build_prac, prac_key
-from prac.config import load_config
+from prac.config_file import load_config
 from prac.setup import from_config
 
 

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from prac.config import Config, digest, load_config, load_transfer, to_dict
+from prac.config import Config, digest, to_dict
+from prac.config_file import load_config, load_transfer
 from prac.errors import PracError
 
 CONFIGS = sorted(p for p in (Path(__file__).parent.parent / "configs").glob("*.yaml")

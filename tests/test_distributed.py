@@ -13,7 +13,7 @@ import torch
 from prac.build import build_prac
 from prac.setup import from_config
 from prac import cache, distributed
-from prac.config import load_config
+from prac.config_file import load_config
 from prac.engine import augment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,7 +74,7 @@ import torch, torch.distributed as dist
 from prac import build as bp
 from prac.setup import from_config
 from prac import cache, distributed
-from prac.config import load_config
+from prac.config_file import load_config
 from prac.engine import evaluate, train
 from prac.models import prunable
 from prac.prune import density, magnitude_masks

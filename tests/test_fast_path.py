@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from prac.setup import on_device
-from prac.config import Config, DatasetConfig, TrainConfig, digest, load_config
+from prac.config import Config, DatasetConfig, TrainConfig, digest
+from prac.config_file import load_config
 from prac.data.dataset import Pixels, batch
 from prac.data.prepare import Raw, finish
 from prac.engine import evaluate, is_channels_last, train

@@ -7,7 +7,7 @@ import torch
 
 import prac.curve
 import prac.rounds
-from prac.config import load_config
+from prac.config_file import load_config
 from prac.search import find_ticket
 from prac.setup import from_config
 

@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import load_file
 
 from prac.build import build_prac
-from prac.config import load_config
+from prac.config_file import load_config
 from prac.errors import PracError
 from prac.prune import density
 from prac.reuse import reuse_problem, same_architecture

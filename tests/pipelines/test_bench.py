@@ -7,7 +7,7 @@ from prac import validate as validate_stage
 from pipelines.bench import run_bench
 from pipelines.speed import run_speed
 from prac import cache
-from prac.config import load_config, load_transfer
+from prac.config_file import load_config, load_transfer
 
 
 def test_tiny_bench_writes_consistent_figures_and_resumes_from_cache(tmp_path, tiny_overrides, monkeypatch):

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from prac.config import load_config
+from prac.config_file import load_config
 
 TINY = ["train.epochs=3", "prune.rounds=3", "dataset.train_limit=600", "train.eval_test=true"]  # as bench lth sets
 
