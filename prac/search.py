@@ -344,9 +344,13 @@ def search_rounds(run: Run, model) -> None:
                        "budget": run.own_steps(masks), "rewound": p.search == "rewind" or run.late(masks)})
         rounds[-1]["bank"] = run.bank()
         history.update({f"round{r}.{k}": m for k, m in masks.items()})
-        say(f"round {r}: {100 * density(masks):.2f} % of weights, val {100 * rounds[-1]['val_acc']:.2f} %, "
-            f"test {100 * rounds[-1]['test_acc']:.2f} %, {st.steps:,} steps on {len(subset):,} samples"
-            + (f" ({chunks} {'chunks' if run.adaptive else 'budgets'})" if chunks > 1 else ""))
+        accuracy = f"val {100 * rounds[-1]['val_acc']:.2f} %, test {100 * rounds[-1]['test_acc']:.2f} %"
+        if chunks == 0:
+            say(f"round {r}: {100 * density(masks):.2f} % of weights, pruned and not trained (its mask is the "
+                f"ticket, retrained below): {accuracy} as pruned")
+        else:
+            say(f"round {r}: {100 * density(masks):.2f} % of weights, {accuracy}, {st.steps:,} steps on "
+                f"{len(subset):,} samples" + (f" ({chunks} {'chunks' if run.adaptive else 'budgets'})" if chunks > 1 else ""))
         if cfg.select.reprobe != "none" and cfg.select.subset == "prac" and not last:
             flipped = torch.nonzero(prune_flips(model, masks, t["x_train"], p.round_rate, p.out_rate, p.scope,
                                                 y=t["y_train"], learned_mse=run.setup.learned_mse,

@@ -2,6 +2,8 @@
 adaptive pace, and the bank that the cap fills. Validation is patched, so every check's
 outcome is known in advance."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -19,8 +21,10 @@ def rounds(entry, root, n, *overrides):
     is not trained (its mask, fixed by round n, is its ticket), so these are the trained ones."""
     cfg = load_config(None, ["train.epochs=4", "dataset.train_limit=600", "prune.search_budget=0.1",
                              f"prune.rounds={n + 1}", *overrides])
-    rs = find_ticket(from_config(cfg), entry, root)["rounds"][1:]
+    report = find_ticket(from_config(cfg), entry, root)
+    rs = report["rounds"][1:]
     assert rs[-1]["steps"] == 0 and rs[-1]["chunks"] == 0
+    assert "pruned and not trained" in (Path(report["run_dir"]) / "report.md").read_text()  # the user is told
     return rs[:-1]
 
 
