@@ -36,8 +36,8 @@ from prac.config import Config, PruneConfig
 from prac.errors import PracError
 from prac.report import amortised_savings
 from prac.curve import EARLY_STOP
-from prac.prune import density, magnitude_masks, shuffled_masks
-from prac.search import HISTORY, TICKET, find_ticket, round_masks
+from prac.prune import density, magnitude_masks, round_masks, shuffled_masks
+from prac.search import HISTORY, TICKET, find_ticket
 from prac.setup import from_config
 from prac.store import load_tensors, read_json, write_json
 from prac.validate import retrain, retrain_seed

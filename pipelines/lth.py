@@ -34,7 +34,8 @@ from prac import paths
 from prac.build import build_prac
 from prac.config import Config
 from prac.errors import PracError
-from prac.search import HISTORY, find_ticket, round_masks
+from prac.prune import round_masks
+from prac.search import HISTORY, find_ticket
 from prac.setup import from_config
 from prac.store import load_tensors
 

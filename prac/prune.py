@@ -109,3 +109,8 @@ def hamming(a: Masks, b: Masks) -> float:
     diff = sum(int((a[n] != b[n]).sum()) for n in a)
     return diff / sum(m.numel() for m in a.values())
 
+
+def round_masks(history: dict[str, torch.Tensor], r: int) -> Masks:
+    """Round ``r``'s masks out of a search's mask history (``round<r>.<name>`` keys)."""
+    prefix = f"round{r}."
+    return {k[len(prefix):]: m for k, m in history.items() if k.startswith(prefix)}

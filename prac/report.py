@@ -1,10 +1,20 @@
-"""Run reports: the savings account and ``report.json`` / ``report.md``."""
+"""Run reports: the savings account (a search's stage 4, ``account_for``) and
+``report.json`` / ``report.md``."""
 
 from __future__ import annotations
 
+import datetime
+import typing
 from pathlib import Path
 
+from prac import distributed
+from prac.config import to_dict
+from prac.progress import say
 from prac.store import atomic_write, write_json
+
+if typing.TYPE_CHECKING:
+    from prac import cache
+    from prac.search import Run
 
 
 def savings(charged: int, steps_pruned_rounds: int, baseline_total: int, baseline_dense: int,
@@ -132,3 +142,62 @@ def ticket_line(r: dict) -> str:
 def write_report(run_dir: Path, report: dict) -> None:
     atomic_write(run_dir / "report.md", markdown(report).encode())
     write_json(run_dir / "report.json", report)  # last: its presence marks a finished run
+
+
+def amortise(entry: cache.Entry, run: str, use: dict) -> dict | None:
+    """Record this run as a use of the set; the savings of every recorded use together,
+    with the set's build counted once."""
+    try:
+        if distributed.is_main():  # under torchrun one record, not one per rank
+            entry.record_use(run, {**use, "created": datetime.datetime.now(datetime.timezone.utc).isoformat()})
+    except OSError as e:  # a read-only shared cache: the run itself is still valid
+        say(f"[yellow]could not record the use of PrAC set {entry.key[:12]} ({e.strerror}); "
+            "no amortised savings[/yellow]")
+        return None
+    return amortised_savings(entry.meta["dense"]["steps"], entry.uses())
+
+
+def build_forwards(run: Run) -> int:
+    """The set's build in forward-equivalents: its dense training, its flip probe and its
+    evaluation (recorded by sets built since the account counted compute)."""
+    d = run.entry.meta["dense"]
+    return d.get("forwards") or forwards(d["samples"], 2 * run.entry.meta["train_size"] + len(run.t["y_val"])
+                                         + len(run.t["y_test"]))
+
+
+def account_for(run: Run, chosen: dict) -> dict:
+    """``report.json``: the rounds, the chosen ticket, and the account against full-data IMP."""
+    cfg, state, entry, setup = run.cfg, run.state, run.entry, run.setup
+    rounds = state["rounds"]
+    full_round = run.full_round
+    cost = account(rounds, reused=state["reused"],
+                   build={"steps": entry.meta["dense"]["steps"], "forwards": build_forwards(run)},
+                   charge_build=cfg.select.subset == "prac" or state["reused"], full_round=full_round,
+                   full_round_forwards=forwards(min(full_round * cfg.train.batch_size, round(cfg.train.epochs * run.n)),
+                                                run.curve_cost(full_round)),
+                   retrains=chosen["candidates"])
+    amortised = None
+    if cfg.select.subset == "prac":
+        amortised = amortise(entry, run.rdir.name, {"run": run.rdir.name, "model": setup.model.name,
+                                                    "own_steps": cost["own_steps"],
+                                                    "baseline_steps_total": cost["baseline_steps_total"]})
+    return {
+        "dataset": setup.data.kind, "model": setup.model.name, "source_model": entry.meta["model"],
+        "prac_key": entry.key, "subset": cfg.select.subset, "seed": cfg.seed,
+        "prac_size": entry.meta["prac_size"], "subset_size": len(run.initial), "train_size": run.n,
+        "dense_test_acc": rounds[0]["test_acc"], "dense_val_acc": rounds[0]["val_acc"],
+        "final_density": chosen["density"], "ticket_test_acc": chosen["test_acc"],
+        "ticket": {k: v for k, v in chosen.items() if k != "candidates"},
+        "candidates": chosen["candidates"],
+        "rounds": rounds,
+        **cost,
+        "amortised": amortised,
+        "sample_gradients": sum(x["samples"] for x in rounds),
+        "search_seconds": state["search_seconds"], "round0_seconds": state["round0_seconds"],
+        "dense_seconds": entry.meta["dense"]["seconds"],
+        "retrain_seconds": sum(c["seconds"] for c in chosen["candidates"]),
+        "wall_seconds": run.elapsed(),
+        "config": to_dict(cfg),
+        "network": setup.header(),
+        "world_size": distributed.world_size(),
+    }

@@ -30,7 +30,6 @@ Under ``torchrun --nproc_per_node=K -m prac find-ticket`` every round trains dat
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import math
 import time
 from pathlib import Path
@@ -45,14 +44,14 @@ from prac.curve import EARLY_STOP, Curve, cost as curve_cost
 from prac.engine import steps_for, train
 from prac.errors import PracError
 from prac.progress import say
-from prac.prune import Masks, density, full_masks
-from prac.report import account, amortised_savings, forwards, write_report
+from prac.prune import Masks, density, full_masks, round_masks
+from prac.report import account_for, build_forwards, forwards, write_report
 from prac.select import budget_subset, hardness, prune_flips, random_indices
 from prac.reuse import check_same_data, reuse_problem, same_architecture, teacher_logits
 from prac.rounds import evaluate_pruned, train_round
 from prac.setup import Setup, Snapshot, state_of
 from prac.store import read_json, save_tensors, write_json
-from prac.validate import choose, retrain, retrain_seed, round_seed
+from prac.validate import round_seed, validate_run
 
 RUN_FILE = "run.json"                  # the run's config, PrAC set and network, written first
 CHECKPOINT = "checkpoint.safetensors"  # the newest state of an unfinished run
@@ -262,9 +261,10 @@ def find_ticket(setup: Setup, entry: cache.Entry, out=None, progress=None) -> di
     if run.state["done"] < 0:
         round_zero(run, model)
     search_rounds(run, model)
-    chosen = validate(run, model)
+    chosen = validate_run(run, model)
     report = account_for(run, chosen)
     if distributed.is_main():
+        save_ticket(run, chosen["round"])
         write_report(rdir, report)
         remove_checkpoint(run.ckpt)
     distributed.barrier()  # the run is finished for every rank once its report exists
@@ -367,102 +367,9 @@ def search_rounds(run: Run, model) -> None:
         save_tensors(run.rdir / HISTORY, history)
 
 
-def round_masks(history: dict[str, torch.Tensor], r: int) -> Masks:
-    prefix = f"round{r}."
-    return {k[len(prefix):]: m for k, m in history.items() if k.startswith(prefix)}
-
-
-def validate(run: Run, model) -> dict:
-    """Retrain the candidates ``prune.validate`` asks for on the full training split; save
-    the chosen ticket (mask + rewind weights) and its trained weights. Returns the choice."""
-    cfg, state = run.cfg, run.state
-    dev = run.setup.device
-    rewind = {k: v.to(dev) for k, v in state["rewind"].items()}
-    done: dict = state["retrained"]
-
-    def retrained(r: int) -> dict:
-        if str(r) not in done:
-            masks = {k: m.to(dev) for k, m in round_masks(state["history"], r).items()}
-            resume = run.take_resume() if run.retraining == r else None
-            res = retrain(cfg, run.t, rewind, masks, model, retrain_seed(cfg.seed, r), run.progress,
-                          f"retrain round {r}", checkpoint=lambda s: run.checkpoint(train=s, retraining=r),
-                          resume=resume)
-            evaluated = res.pop("evaluated")
-            done[str(r)] = {"round": r, "density": density(masks), **res,
-                            "forwards": forwards(res["samples"], evaluated), "weights": state_of(model)}
-            run.checkpoint()
-            say(f"retrained round {r}'s ticket ({100 * density(masks):.2f} % of weights): val "
-                f"{100 * res['val_acc']:.2f} %, test {100 * res['test_acc']:.2f} %")
-        return done[str(r)]
-
-    dense_val = state["rounds"][0]["val_acc"]
-    best, winning, asked = choose(cfg.prune.validate, state["done"], dense_val, cfg.prune.tolerance, retrained,
-                                  n_val=len(run.t["y_val"]))
-    chosen = done[str(best)]
-    if distributed.is_main():
-        masks = round_masks(state["history"], best)
-        save_tensors(run.rdir / TICKET, {**{f"mask.{k}": m for k, m in masks.items()},
-                                         **{f"rewind.{k}": v for k, v in state["rewind"].items()}})
-        save_tensors(run.rdir / TRAINED, chosen["weights"])
-    candidates = [{k: v for k, v in done[str(r)].items() if k != "weights"} for r in asked]
-    return {"round": best, "density": chosen["density"], "val_acc": chosen["val_acc"], "test_acc": chosen["test_acc"],
-            "winning": winning, "retrains": len(asked), "candidates": candidates}
-
-
-def amortise(entry: cache.Entry, run: str, use: dict) -> dict | None:
-    """Record this run as a use of the set; the savings of every recorded use together,
-    with the set's build counted once."""
-    try:
-        if distributed.is_main():  # under torchrun one record, not one per rank
-            entry.record_use(run, {**use, "created": datetime.datetime.now(datetime.timezone.utc).isoformat()})
-    except OSError as e:  # a read-only shared cache: the run itself is still valid
-        say(f"[yellow]could not record the use of PrAC set {entry.key[:12]} ({e.strerror}); "
-            "no amortised savings[/yellow]")
-        return None
-    return amortised_savings(entry.meta["dense"]["steps"], entry.uses())
-
-
-def build_forwards(run: Run) -> int:
-    """The set's build in forward-equivalents: its dense training, its flip probe and its
-    evaluation (recorded by sets built since the account counted compute)."""
-    d = run.entry.meta["dense"]
-    return d.get("forwards") or forwards(d["samples"], 2 * run.entry.meta["train_size"] + len(run.t["y_val"])
-                                         + len(run.t["y_test"]))
-
-
-def account_for(run: Run, chosen: dict) -> dict:
-    """``report.json``: the rounds, the chosen ticket, and the account against full-data IMP."""
-    cfg, state, entry, setup = run.cfg, run.state, run.entry, run.setup
-    rounds = state["rounds"]
-    full_round = run.full_round
-    cost = account(rounds, reused=state["reused"],
-                   build={"steps": entry.meta["dense"]["steps"], "forwards": build_forwards(run)},
-                   charge_build=cfg.select.subset == "prac" or state["reused"], full_round=full_round,
-                   full_round_forwards=forwards(min(full_round * cfg.train.batch_size, round(cfg.train.epochs * run.n)),
-                                                run.curve_cost(full_round)),
-                   retrains=chosen["candidates"])
-    amortised = None
-    if cfg.select.subset == "prac":
-        amortised = amortise(entry, run.rdir.name, {"run": run.rdir.name, "model": setup.model.name,
-                                                    "own_steps": cost["own_steps"],
-                                                    "baseline_steps_total": cost["baseline_steps_total"]})
-    return {
-        "dataset": setup.data.kind, "model": setup.model.name, "source_model": entry.meta["model"],
-        "prac_key": entry.key, "subset": cfg.select.subset, "seed": cfg.seed,
-        "prac_size": entry.meta["prac_size"], "subset_size": len(run.initial), "train_size": run.n,
-        "dense_test_acc": rounds[0]["test_acc"], "dense_val_acc": rounds[0]["val_acc"],
-        "final_density": chosen["density"], "ticket_test_acc": chosen["test_acc"],
-        "ticket": {k: v for k, v in chosen.items() if k != "candidates"},
-        "candidates": chosen["candidates"],
-        "rounds": rounds,
-        **cost,
-        "amortised": amortised,
-        "sample_gradients": sum(x["samples"] for x in rounds),
-        "search_seconds": state["search_seconds"], "round0_seconds": state["round0_seconds"],
-        "dense_seconds": entry.meta["dense"]["seconds"],
-        "retrain_seconds": sum(c["seconds"] for c in chosen["candidates"]),
-        "wall_seconds": run.elapsed(),
-        "config": to_dict(cfg),
-        "network": setup.header(),
-        "world_size": distributed.world_size(),
-    }
+def save_ticket(run: Run, r: int) -> None:
+    """The chosen ticket (round ``r``'s mask + the rewind weights) and its retrained weights."""
+    state = run.state
+    save_tensors(run.rdir / TICKET, {**{f"mask.{k}": m for k, m in round_masks(state["history"], r).items()},
+                                     **{f"rewind.{k}": v for k, v in state["rewind"].items()}})
+    save_tensors(run.rdir / TRAINED, state["retrained"][str(r)]["weights"])

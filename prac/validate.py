@@ -12,10 +12,13 @@ retrained: in ``find-ticket``'s validation and in ``prac bench``.
   log2(rounds) + 1 retrains). It assumes that retrained accuracy falls
   with sparsity, which IMP's tickets do past their best round; where it does not, the
   returned round is still a validated winner, only not necessarily the sparsest one.
+
+``validate_run`` is a search's stage 3: it retrains what ``choose`` asks for, once each.
 """
 
 from __future__ import annotations
 
+import typing
 from typing import Callable
 
 import torch
@@ -24,7 +27,13 @@ from prac.config import Config
 from prac.curve import Curve
 from prac.engine import steps_for, train
 from prac.task import learned_threshold
-from prac.prune import Masks
+from prac.progress import say
+from prac.prune import Masks, density, round_masks
+from prac.report import forwards
+from prac.setup import state_of
+
+if typing.TYPE_CHECKING:
+    from prac.search import Run
 
 
 def round_seed(seed: int, r: int) -> int:
@@ -101,3 +110,37 @@ def choose(mode: str, last: int, dense_val: float, tolerance_pp: float,
         best = max(asked, key=lambda r: (retrained(r)["val_acc"], r))
         return best, False, asked
     return best, True, asked
+
+
+def validate_run(run: Run, model) -> dict:
+    """Stage 3 of a search (``prac.search.find_ticket``): retrain the candidates
+    ``prune.validate`` asks for on the full training split, each once (a killed run keeps
+    what it retrained), and choose. Returns the choice; the retrained weights stay in
+    ``run.state["retrained"]``."""
+    cfg, state = run.cfg, run.state
+    dev = run.setup.device
+    rewind = {k: v.to(dev) for k, v in state["rewind"].items()}
+    done: dict = state["retrained"]
+
+    def retrained(r: int) -> dict:
+        if str(r) not in done:
+            masks = {k: m.to(dev) for k, m in round_masks(state["history"], r).items()}
+            resume = run.take_resume() if run.retraining == r else None
+            res = retrain(cfg, run.t, rewind, masks, model, retrain_seed(cfg.seed, r), run.progress,
+                          f"retrain round {r}", checkpoint=lambda s: run.checkpoint(train=s, retraining=r),
+                          resume=resume)
+            evaluated = res.pop("evaluated")
+            done[str(r)] = {"round": r, "density": density(masks), **res,
+                            "forwards": forwards(res["samples"], evaluated), "weights": state_of(model)}
+            run.checkpoint()
+            say(f"retrained round {r}'s ticket ({100 * density(masks):.2f} % of weights): val "
+                f"{100 * res['val_acc']:.2f} %, test {100 * res['test_acc']:.2f} %")
+        return done[str(r)]
+
+    dense_val = state["rounds"][0]["val_acc"]
+    best, winning, asked = choose(cfg.prune.validate, state["done"], dense_val, cfg.prune.tolerance, retrained,
+                                  n_val=len(run.t["y_val"]))
+    chosen = done[str(best)]
+    candidates = [{k: v for k, v in done[str(r)].items() if k != "weights"} for r in asked]
+    return {"round": best, "density": chosen["density"], "val_acc": chosen["val_acc"], "test_acc": chosen["test_acc"],
+            "winning": winning, "retrains": len(asked), "candidates": candidates}

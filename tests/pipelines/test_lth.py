@@ -47,7 +47,8 @@ def test_every_ticket_stops_early_at_its_curves_minimum_validation_loss(lth):
 
 def test_the_controls_keep_the_tickets_layer_densities_but_not_their_edges(lth):
     from pipelines.bench import dense_model, variant_masks
-    from prac.search import HISTORY, round_masks
+    from prac.prune import round_masks
+    from prac.search import HISTORY
     from prac.setup import from_config
     from prac.store import load_tensors
 
