@@ -68,7 +68,9 @@ def train_round(run: Run, model, masks: Masks, subset: torch.Tensor, r: int, pre
     """Train round ``r``'s pruned network on ``subset``, in chunks, until its validation
     accuracy is within ``prune.tolerance`` of the previous round's (``previous_val``).
 
-    ``fixed`` pace: chunks of one budget, at most ``1 + prune.search_extend``. ``adaptive``:
+    ``fixed`` pace: chunks of one budget, at most ``1 + prune.search_extend``; with
+    ``prune.search_plateau`` the round also stops when a chunk left validation no higher
+    than the chunk before it. ``adaptive``:
     chunks of a quarter budget, so an easy round stops after a quarter and leaves the rest
     to the rounds that prune into the network's bone. Either way a chunk beyond the round's
     own budget is paid from the bank (``run.bank()``): what ``prune.search_cap`` allows
@@ -80,9 +82,9 @@ def train_round(run: Run, model, masks: Masks, subset: torch.Tensor, r: int, pre
     with ``evaluated``: the samples it predicted)."""
     cfg, p, t = run.cfg, run.cfg.prune, run.t
     per_budget = CHUNKS if run.adaptive else 1
-    total, chunk = None, run.resume_chunk
+    total, (chunk, so_far, before) = None, run.take_chunk()
     if chunk:  # killed after a chunk: the figures of the chunks before it were checkpointed
-        total = TrainStats(**run.resume_stats)
+        total = TrainStats(**so_far)
     own = run.own_steps(masks)
     budget = run.scaled_epochs(len(subset), steps=own)
     budget_steps = steps_for(budget, len(subset), cfg.train.batch_size)
@@ -98,7 +100,8 @@ def train_round(run: Run, model, masks: Masks, subset: torch.Tensor, r: int, pre
         st = train(model, t["x_train"], t["y_train"], subset, run.search_train, epochs=budget / per_budget,
                    seed=round_seed(cfg.seed, r) + 100_003 * chunk, masks=masks, listeners=listeners,
                    progress=run.progress, label=f"round {r}/{p.n_rounds}",
-                   checkpoint=lambda s: run.checkpoint(train=s, round_masks=masks, chunk=chunk, chunk_stats=so_far),
+                   checkpoint=lambda s: run.checkpoint(train=s, round_masks=masks, chunk=chunk, chunk_stats=so_far,
+                                                       chunk_val=before),
                    resume=run.take_resume(), teacher=run.teacher, learned_mse=run.setup.learned_mse)
         if total is None:
             total = st
@@ -110,6 +113,10 @@ def train_round(run: Run, model, masks: Masks, subset: torch.Tensor, r: int, pre
         if allowed is not None and total.steps + st.steps > allowed:  # the bank cannot pay for another chunk
             break
         curve.record(total.steps, model)
-        if curve.points[-1]["val_acc"] >= previous_val - p.tolerance / 100:
+        now = curve.points[-1]["val_acc"]
+        if now >= previous_val - p.tolerance / 100:
             break
+        if p.search_plateau and before is not None and now <= before:  # the last budget bought nothing
+            break
+        before = now
     return total, chunk, {**curve.finish(model, st.steps), "evaluated": curve.evaluated()}

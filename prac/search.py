@@ -134,9 +134,10 @@ class Run:
         self.resume = None if saved is None else saved.pop("train", None)
         self.round_masks = None if saved is None else saved.pop("round_masks", None)
         self.retraining = None if saved is None else saved.pop("retraining", None)
-        # inside a round extended by prune.search_extend: which budget, and the figures before it
-        self.resume_chunk = 0 if saved is None else saved.pop("chunk", 0) or 0
-        self.resume_stats = None if saved is None else saved.pop("chunk_stats", None)
+        # inside a round extended by prune.search_extend: which budget, the figures of the budgets
+        # before it and (prune.search_plateau) the validation accuracy after the last of them
+        self.resume_chunk = None if saved is None else (saved.pop("chunk", 0) or 0, saved.pop("chunk_stats", None),
+                                                        saved.pop("chunk_val", None))
         if saved is not None:
             say(f"resuming run {rdir.name} after round {saved['done']}"
                 + ("" if self.resume is None else f", epoch {self.resume['epoch']} of the next training"))
@@ -191,6 +192,12 @@ class Run:
     def checkpoint(self, **extra) -> None:
         save_checkpoint(self.ckpt, {**self.state, **extra,
                                     "elapsed": self.state["elapsed"] + time.perf_counter() - self.start})
+
+    def take_chunk(self) -> tuple[int, dict | None, float | None]:
+        """Where the round killed inside its budgets continues (once; every later round starts
+        at its first budget): (chunk, the figures before it, the accuracy after the last)."""
+        chunk, self.resume_chunk = self.resume_chunk or (0, None, None), None
+        return chunk
 
     def take_resume(self) -> dict | None:
         """The engine state to continue the next training from (once)."""

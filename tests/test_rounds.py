@@ -12,6 +12,7 @@ import prac.rounds
 from prac.config_file import load_config
 from prac.search import find_ticket
 from prac.setup import from_config
+from prac.validate import round_seed
 
 BUDGET = round(0.1 * 4 * 19)  # prune.search_budget=0.1 of a 4-epoch round of 19 batches: 8 steps
 
@@ -99,3 +100,57 @@ def test_late_rounds_rewind_and_train_their_own_larger_budget_once(built, monkey
     rewind = next(v for k, v in init.items() if k.startswith("rewind.") and v.dim() == 2)
     # chunks of rounds 1 and 2 start from trained weights, round 3's from the rewind weights
     assert [torch.equal(w, rewind) for w in started] == [False, False, False, True]
+
+
+def by_chunk(monkeypatch, table):
+    """Validation accuracy ``table[(round, chunk)]`` while that chunk of that round trains and
+    after it; the chunk is read off the engine seed (``round_seed + 100_003 x chunk``), so a
+    resumed chunk sees what it saw before the kill."""
+    now = {}
+    real = prac.rounds.train
+
+    def spy(model, *a, seed, **k):
+        for r in (1, 2):
+            chunk, rest = divmod(seed - round_seed(0, r), 100_003)
+            if rest == 0 and (r, chunk) in table:
+                now["val"] = table[(r, chunk)]
+        return real(model, *a, seed=seed, **k)
+
+    monkeypatch.setattr(prac.rounds, "train", spy)
+    monkeypatch.setattr(prac.curve, "loss_and_accuracy", lambda *a, **k: (1.0, now.get("val", 0.0)))
+    return spy
+
+
+# round 1 never recovers to the dense network's validation accuracy; its second budget leaves
+# it where the first did, its third and fourth raise it. Round 2 meets round 1's at once.
+PLATEAU = {(1, 0): 0.2, (1, 1): 0.2, (1, 2): 0.3, (1, 3): 0.4, (2, 0): 0.5}
+
+
+def test_with_search_plateau_a_round_stops_when_a_budget_leaves_validation_where_it_was(built, monkeypatch):
+    cfg, entry, root = built
+    by_chunk(monkeypatch, PLATEAU)
+    assert [x["chunks"] for x in rounds(entry, root, 2, "prune.search_extend=3")] == [4, 1]
+    assert [x["chunks"] for x in rounds(entry, root, 2, "prune.search_extend=3", "prune.search_plateau=true")] == [2, 1]
+
+
+def test_a_plateau_round_killed_after_its_second_budget_resumes_to_the_same_stop(built, monkeypatch, tmp_path):
+    """The comparison with the budget before survives a kill: the resumed round compares its
+    second budget's accuracy with the first's (restored from the checkpoint) and stops."""
+    cfg, entry, root = built
+    spy = by_chunk(monkeypatch, PLATEAU)
+    killed = []
+
+    def kill_after_second_budget(model, *a, seed, **k):
+        st = spy(model, *a, seed=seed, **k)
+        if seed == round_seed(0, 1) + 100_003 and not killed:
+            killed.append(True)
+            raise KeyboardInterrupt  # after the chunk's last epoch was checkpointed
+        return st
+
+    monkeypatch.setattr(prac.rounds, "train", kill_after_second_budget)
+    overrides = ["prune.search_extend=3", "prune.search_plateau=true"]
+    with pytest.raises(KeyboardInterrupt):
+        rounds(entry, tmp_path / "killed", 2, *overrides)
+    resumed = rounds(entry, tmp_path / "killed", 2, *overrides)
+    assert killed and [x["chunks"] for x in resumed] == [2, 1]
+    assert [x["steps"] for x in resumed] == [2 * BUDGET, BUDGET]
