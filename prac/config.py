@@ -343,12 +343,13 @@ def to_dict(cfg) -> dict:
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
-def _non_default(cfg) -> dict:
+def non_default(cfg) -> dict:
+    """A dataclass's fields that differ from their defaults (nested dataclasses likewise)."""
     out = {}
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         if dataclasses.is_dataclass(value):
-            sub = _non_default(value)
+            sub = non_default(value)
             if sub:
                 out[f.name] = sub
             continue
@@ -360,7 +361,7 @@ def _non_default(cfg) -> dict:
 
 def digest(*parts) -> str:
     """sha256 of the canonical JSON of ``parts``; dataclasses contribute their non-default fields."""
-    canon = [_non_default(p) if dataclasses.is_dataclass(p) else p for p in parts]
+    canon = [non_default(p) if dataclasses.is_dataclass(p) else p for p in parts]
     return hashlib.sha256(json.dumps(canon, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 

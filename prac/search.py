@@ -38,7 +38,7 @@ import torch
 
 from prac import cache, distributed, paths
 from prac.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
-from prac.config import Config, PruneConfig, digest, to_dict
+from prac.config import Config, PruneConfig, digest, non_default, to_dict
 from prac.config_file import load_config
 from prac.curve import EARLY_STOP, Curve, cost as curve_cost
 from prac.engine import steps_for, train
@@ -83,14 +83,24 @@ def named_prune(p) -> list:
     same-sign criterion), so a run's digest spells those settings out: a run cached under
     the old defaults is never served for the new ones. Plain IMP by magnitude, and a fixed
     pace without ``search_cap``, compute what they did before those fields existed and keep
-    their names (and their cached runs); the adaptive pace was capped at 1 before."""
+    their names (and their cached runs); the adaptive pace was capped at 1 before.
+    ``search_plateau`` appears in a name only when it is on, whatever its default: a run
+    without it computes what runs did before it existed."""
     default = PruneConfig()
     if p.search_budget is None and p.criterion == "magnitude":  # no budget: no cap either
-        return [dataclasses.replace(p, criterion=default.criterion, search_cap=default.search_cap)]
+        return [plateau_spelled(p, dataclasses.replace(p, criterion=default.criterion, search_cap=default.search_cap))]
     named = {"pace": p.search_pace, "extend": p.search_extend, "criterion": p.criterion}
     if p.search_pace == "adaptive" or p.search_cap is not None:  # a fixed pace without a cap computes what it did
         named["cap"] = p.search_cap
-    return [dataclasses.replace(p, search_cap=default.search_cap), named]
+    return [plateau_spelled(p, dataclasses.replace(p, search_cap=default.search_cap)), named]
+
+
+def plateau_spelled(p: PruneConfig, named: PruneConfig) -> dict:
+    """``named``'s non-default fields, with ``search_plateau`` only when ``p`` has it on."""
+    out = non_default(dataclasses.replace(named, search_plateau=PruneConfig().search_plateau))
+    if p.search_plateau:
+        out["search_plateau"] = True
+    return out
 
 
 def subset_for(cfg: Config, stats: dict[str, torch.Tensor], labels: torch.Tensor, size: int | None) -> torch.Tensor:

@@ -212,3 +212,29 @@ def test_a_budgeted_run_is_named_by_its_pace_and_criterion_and_plain_imp_keeps_i
     assert digest(*named_prune(imp)) == digest(dataclasses.replace(imp, criterion=PruneConfig().criterion))
     assert digest(*named_prune(imp)) != digest(*named_prune(dataclasses.replace(imp, criterion="same_sign")))
     assert digest(*named_prune(dataclasses.replace(imp, search_cap=None))) == digest(*named_prune(imp))  # no budget, no cap
+
+
+def test_search_plateau_names_a_run_only_when_on_whatever_its_default(monkeypatch):
+    """Runs without the plateau stop compute what runs did before the field existed and keep
+    those names (and cached runs); runs with it keep theirs when the default changes."""
+    import dataclasses
+
+    import prac.search
+    from prac.config import PruneConfig, digest
+    from prac.search import named_prune
+
+    p = load_config(None, []).prune
+    off, on = dataclasses.replace(p, search_plateau=False), dataclasses.replace(p, search_plateau=True)
+    fields = dataclasses.fields(PruneConfig)
+    before = dataclasses.make_dataclass("PruneConfig", [(f.name, f.type, f) for f in fields
+                                                         if f.name != "search_plateau"], frozen=True)
+    was = before(**{k: v for k, v in dataclasses.asdict(off).items() if k != "search_plateau"})
+    assert digest(*named_prune(off)) == digest(was, named_prune(off)[1])
+    assert digest(*named_prune(on)) != digest(*named_prune(off))
+    names = {q.search_plateau: digest(*named_prune(q)) for q in (off, on)}
+    flipped = dataclasses.make_dataclass("PruneConfig", [
+        (f.name, f.type, dataclasses.field(default=not f.default, metadata=f.metadata) if f.name == "search_plateau"
+         else f) for f in fields], frozen=True)
+    monkeypatch.setattr(prac.search, "PruneConfig", flipped)
+    for q in (off, on):
+        assert digest(*named_prune(flipped(**dataclasses.asdict(q)))) == names[q.search_plateau]
