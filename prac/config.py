@@ -172,10 +172,11 @@ class PruneConfig:
                                                            "the extra ones while its validation accuracy is more "
                                                            "than prune.tolerance below the previous round's and "
                                                            "search_cap allows (0: exactly one budget)"})
-    search_plateau: bool = field(default=False, metadata={"help": "also stop extending a round when an extra "
-                                                                  "budget left its validation accuracy no higher "
-                                                                  "than the budget before it (a round that is "
-                                                                  "not recovering stops paying for budgets)"})
+    search_plateau: bool = field(default=True, metadata={"help": "also stop extending a round when an extra "
+                                                                 "budget left its validation accuracy no higher "
+                                                                 "than the budget before it: a round that is not "
+                                                                 "recovering stops paying for budgets (false: "
+                                                                 "extend until recovered or search_extend is spent)"})
     search_cap: float | None = field(default=None, metadata={"help": "spend at most this many times rounds x budget "
                                                                     "steps in the search: a round's extra budgets "
                                                                     "come out of what the cap leaves beyond every "

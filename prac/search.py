@@ -84,8 +84,8 @@ def named_prune(p) -> list:
     the old defaults is never served for the new ones. Plain IMP by magnitude, and a fixed
     pace without ``search_cap``, compute what they did before those fields existed and keep
     their names (and their cached runs); the adaptive pace was capped at 1 before.
-    ``search_plateau`` appears in a name only when it is on, whatever its default: a run
-    without it computes what runs did before it existed."""
+    ``search_plateau`` appears in a name only when it is on (and a round can be extended),
+    whatever its default: a run without it computes what runs did before it existed."""
     default = PruneConfig()
     if p.search_budget is None and p.criterion == "magnitude":  # no budget: no cap either
         return [plateau_spelled(p, dataclasses.replace(p, criterion=default.criterion, search_cap=default.search_cap))]
@@ -96,9 +96,10 @@ def named_prune(p) -> list:
 
 
 def plateau_spelled(p: PruneConfig, named: PruneConfig) -> dict:
-    """``named``'s non-default fields, with ``search_plateau`` only when ``p`` has it on."""
+    """``named``'s non-default fields, with ``search_plateau`` only when ``p`` has it on and
+    can extend a round (with ``search_extend=0``, plain IMP among them, it changes nothing)."""
     out = non_default(dataclasses.replace(named, search_plateau=PruneConfig().search_plateau))
-    if p.search_plateau:
+    if p.search_plateau and p.search_extend > 0:
         out["search_plateau"] = True
     return out
 

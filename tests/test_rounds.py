@@ -44,7 +44,7 @@ def recovers_above(share):
 def test_a_round_whose_validation_falls_short_gets_more_budgets_up_to_the_cap(built, monkeypatch, val, chunks):
     cfg, entry, root = built
     monkeypatch.setattr(prac.curve, "loss_and_accuracy", lambda *a, **k: (1.0, val))
-    rs = rounds(entry, root, 2, "prune.search_extend=2")
+    rs = rounds(entry, root, 2, "prune.search_extend=2", "prune.search_plateau=false")
     assert [x["chunks"] for x in rs] == chunks
     assert [x["steps"] for x in rs] == [c * BUDGET for c in chunks]
 
@@ -52,7 +52,8 @@ def test_a_round_whose_validation_falls_short_gets_more_budgets_up_to_the_cap(bu
 def test_an_adaptive_round_stops_once_validation_recovers_and_banks_the_rest_for_harder_rounds(built, monkeypatch):
     cfg, entry, root = built
     monkeypatch.setattr(prac.curve, "loss_and_accuracy", recovers_above(0.7))
-    rs = rounds(entry, root, 3, "prune.search_pace=adaptive", "prune.search_extend=3", "prune.search_cap=1")
+    rs = rounds(entry, root, 3, "prune.search_pace=adaptive", "prune.search_extend=3", "prune.search_cap=1",
+                "prune.search_plateau=false")
     # chunks of 2 steps: round 1 stops after one and banks 6; round 2 spends its budget and the
     # bank and stops short of its 16 chunks; round 3 meets round 2's accuracy at once
     assert [x["steps"] for x in rs] == [2, 14, 2]
@@ -64,14 +65,14 @@ def test_an_adaptive_round_stops_once_validation_recovers_and_banks_the_rest_for
 def test_the_cap_pays_extra_budgets_while_it_lasts(built, monkeypatch):
     cfg, entry, root = built
     monkeypatch.setattr(prac.curve, "loss_and_accuracy", recovers_above(0.7))
-    rs = rounds(entry, root, 3, "prune.search_extend=3", "prune.search_cap=1.5")
+    rs = rounds(entry, root, 3, "prune.search_extend=3", "prune.search_cap=1.5", "prune.search_plateau=false")
     # the cap leaves 0.5 x 4 x 8 = 16 steps beyond the 4 rounds' own budgets: round 2 never
     # recovers and takes two extra budgets (a third would overdraw), leaving 0; round 3 meets
     # round 2's accuracy at once
     assert [x["steps"] for x in rs] == [8, 24, 8]
     assert [x["bank"] for x in rs] == [16, 0, 0]
     assert sum(x["steps"] for x in rs) <= 1.5 * 4 * BUDGET
-    uncapped = rounds(entry, root, 3, "prune.search_extend=3", "prune.search_cap=null")
+    uncapped = rounds(entry, root, 3, "prune.search_extend=3", "prune.search_cap=null", "prune.search_plateau=false")
     assert [x["steps"] for x in uncapped] == [8, 32, 8]  # without it round 2 takes all four budgets
     assert all(x["bank"] is None for x in uncapped)
 
@@ -129,8 +130,8 @@ PLATEAU = {(1, 0): 0.2, (1, 1): 0.2, (1, 2): 0.3, (1, 3): 0.4, (2, 0): 0.5}
 def test_with_search_plateau_a_round_stops_when_a_budget_leaves_validation_where_it_was(built, monkeypatch):
     cfg, entry, root = built
     by_chunk(monkeypatch, PLATEAU)
-    assert [x["chunks"] for x in rounds(entry, root, 2, "prune.search_extend=3")] == [4, 1]
-    assert [x["chunks"] for x in rounds(entry, root, 2, "prune.search_extend=3", "prune.search_plateau=true")] == [2, 1]
+    assert [x["chunks"] for x in rounds(entry, root, 2, "prune.search_extend=3", "prune.search_plateau=false")] == [4, 1]
+    assert [x["chunks"] for x in rounds(entry, root, 2, "prune.search_extend=3")] == [2, 1]  # the default
 
 
 def test_a_plateau_round_killed_after_its_second_budget_resumes_to_the_same_stop(built, monkeypatch, tmp_path):

@@ -199,13 +199,14 @@ def test_a_budgeted_run_is_named_by_its_pace_and_criterion_and_plain_imp_keeps_i
     p = load_config(None, []).prune
     old_defaults = dataclasses.replace(p, search_extend=1, criterion="magnitude")
     assert digest(*named_prune(p)) != digest(*named_prune(old_defaults))
-    uncapped = p                                                          # the default: no cap
+    uncapped = dataclasses.replace(p, search_plateau=False)  # no cap (the default), no plateau stop
     assert digest(*named_prune(dataclasses.replace(p, search_cap=2.5))) != digest(*named_prune(uncapped))
     # an uncapped fixed pace computes what the search did before the cap existed, and keeps the
-    # name it had then, when PruneConfig had no search_cap field
+    # name it had then, when PruneConfig had no search_cap (nor search_plateau) field
+    new = ("search_cap", "search_plateau")
     before = dataclasses.make_dataclass("PruneConfig", [(f.name, f.type, f) for f in dataclasses.fields(PruneConfig)
-                                                         if f.name != "search_cap"], frozen=True)
-    was = before(**{k: v for k, v in dataclasses.asdict(uncapped).items() if k != "search_cap"})
+                                                         if f.name not in new], frozen=True)
+    was = before(**{k: v for k, v in dataclasses.asdict(uncapped).items() if k not in new})
     assert digest(*named_prune(uncapped)) == digest(was, {"pace": "fixed", "extend": 3, "criterion": "same_sign"})
     imp = dataclasses.replace(p, search="rewind", search_budget=None, search_extend=0, criterion="magnitude")
     # what plain IMP by magnitude was named before the criterion existed: the criterion left out
