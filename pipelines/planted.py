@@ -46,6 +46,7 @@ learned (``weak_test_learned``, what prac's reports call test accuracy for regre
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import math
 import time
@@ -370,14 +371,21 @@ def run_planted(tasks: list[str], densities: list[str | float], methods: list[st
         torch.set_num_threads(before)
 
 
+def results_key(recipe: dict, task_kwargs: dict) -> str:
+    """The cached results' key: prac's SEARCH_VERSION and the search's settings, defaults
+    included, so a result of older search code, or of defaults that have moved since, is
+    never served as this code's."""
+    base = load_config(None, values=recipe)
+    return digest("planted", VERSION, SEARCH_VERSION, recipe, task_kwargs, SYNFLOW_ROUNDS, LEARNED_STDS,
+                  dataclasses.asdict(base.prune), dataclasses.asdict(base.select))[:12]
+
+
 def _run(tasks, labels, methods, seeds, out: Path, progress, recipe, task_kwargs) -> dict:
     recipe = {**RECIPE, **(recipe or {})}
     if "seed" in recipe:
         raise PracError("the recipe cannot set seed: the bench runs seeds 0..seeds-1; use seeds=N")
-    load_config(None, values=recipe)  # a bad key fails now, not after the first search
     task_kwargs = dict(task_kwargs or {})
-    # prac's SEARCH_VERSION: a result of older search code is never served as this code's
-    key = digest("planted", VERSION, SEARCH_VERSION, recipe, task_kwargs, SYNFLOW_ROUNDS, LEARNED_STDS)[:12]
+    key = results_key(recipe, task_kwargs)  # a bad recipe key fails now, not after the first search
     t0 = time.perf_counter()
     results, skipped = [], {}
     units = [(t, s, m, d) for t in tasks for s in range(seeds) for d in labels for m in methods]

@@ -114,3 +114,21 @@ def test_bad_arguments_are_refused(tmp_path):
         run_planted(["circle"], ["planted"], ["magic"], 1, tmp_path)
     with pytest.raises(PracError, match="density"):
         run_planted(["circle"], ["1.5"], ["oracle"], 1, tmp_path)
+
+
+def test_cached_results_are_keyed_by_the_search_defaults_not_only_the_recipe(monkeypatch):
+    """A search default that moves (here the plateau stop) gives the cache a new key, so
+    results of the old default are never served for the new one."""
+    import dataclasses
+
+    from prac.config_file import load_config
+
+    before = planted_bench.results_key(TINY["recipe"], TINY["task_kwargs"])
+    assert planted_bench.results_key(TINY["recipe"], TINY["task_kwargs"]) == before
+
+    def moved(path, values):
+        cfg = load_config(path, values=values)
+        return dataclasses.replace(cfg, prune=dataclasses.replace(cfg.prune, search_plateau=not cfg.prune.search_plateau))
+
+    monkeypatch.setattr(planted_bench, "load_config", moved)
+    assert planted_bench.results_key(TINY["recipe"], TINY["task_kwargs"]) != before
