@@ -56,8 +56,7 @@ def method_config(cfg: Config, method: str, prac_fraction: float) -> Config:
                             prune={"search": "rewind", "search_epochs": None, "early_bird": False,
                                    "search_lr": None, "search_schedule": None, "search_budget": None,
                                    "search_extend": 0, "distill": 0.0, "criterion": "magnitude",
-                                   "late_rewind": None, "late_budget": PruneConfig().late_budget,
-                                   "search_plateau": False})
+                                   "late_rewind": None, "late_budget": PruneConfig().late_budget})
     if method == "matched":  # full split, epochs cut so each round spends PrAC's steps (f^2 of a full round)
         if cfg.prune.search_budget is not None:  # the budget fixes the steps whatever the subset
             return with_changes(cfg, select={"subset": "full", "reprobe": "none"})

@@ -88,17 +88,17 @@ def named_prune(p) -> list:
     whatever its default: a run without it computes what runs did before it existed."""
     default = PruneConfig()
     if p.search_budget is None and p.criterion == "magnitude":  # no budget: no cap either
-        return [plateau_spelled(p, dataclasses.replace(p, criterion=default.criterion, search_cap=default.search_cap))]
+        return [plateau_spelled(dataclasses.replace(p, criterion=default.criterion, search_cap=default.search_cap))]
     named = {"pace": p.search_pace, "extend": p.search_extend, "criterion": p.criterion}
     if p.search_pace == "adaptive" or p.search_cap is not None:  # a fixed pace without a cap computes what it did
         named["cap"] = p.search_cap
-    return [plateau_spelled(p, dataclasses.replace(p, search_cap=default.search_cap)), named]
+    return [plateau_spelled(dataclasses.replace(p, search_cap=default.search_cap)), named]
 
 
-def plateau_spelled(p: PruneConfig, named: PruneConfig) -> dict:
-    """``named``'s non-default fields, with ``search_plateau`` only when ``p`` has it on and
-    can extend a round (with ``search_extend=0``, plain IMP among them, it changes nothing)."""
-    out = non_default(dataclasses.replace(named, search_plateau=PruneConfig().search_plateau))
+def plateau_spelled(p: PruneConfig) -> dict:
+    """``p``'s non-default fields, with ``search_plateau`` only when it is on and can extend a
+    round (with ``search_extend=0``, plain IMP among them, it changes nothing)."""
+    out = non_default(dataclasses.replace(p, search_plateau=PruneConfig().search_plateau))
     if p.search_plateau and p.search_extend > 0:
         out["search_plateau"] = True
     return out
