@@ -92,7 +92,11 @@ def train_round(run: Run, model, masks: Masks, subset: torch.Tensor, r: int, pre
     allowed = None if bank is None else own + bank  # this round's budget and what the bank holds
     # a late-rewind round trains its one (larger) budget from the rewind weights: no extra budgets
     most = per_budget if run.late(masks) else (1 + p.search_extend) * per_budget
-    curve = run.curve(budget_steps)
+    # A rewound round trains a ticket from its rewind weights (full-data IMP's rounds are the
+    # LTH curves), so it keeps the curve's points. A fine-tuning round's network is no ticket
+    # (its ticket is retrained, with its own curve): it is evaluated at its checks only; the
+    # curve's 20 validation passes cost a round of a few dozen steps several times its training.
+    curve = run.curve(budget_steps, checks_only=not run.rewinds(masks))
     while True:
         curve.offset = 0 if total is None else total.steps
         listeners = [curve] + ([EarlyBird(cfg, masks)] if p.early_bird else [])

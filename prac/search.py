@@ -185,6 +185,11 @@ class Run:
         p = self.cfg.prune
         return p.search == "finetune" and p.late_rewind is not None and density(masks) <= p.late_rewind
 
+    def rewinds(self, masks: Masks) -> bool:
+        """Whether the round with ``masks`` trains from the rewind weights (a rewinding search,
+        or a late round of a fine-tuning one) rather than fine-tuning the weights it has."""
+        return self.cfg.prune.search == "rewind" or self.late(masks)
+
     def own_steps(self, masks: Masks) -> int | None:
         """A round's own step budget: ``prune.late_budget`` of a full round for a late-rewind
         round, else ``prune.search_budget``'s (None: no budget, epochs scaled by the set)."""
@@ -245,10 +250,13 @@ class Run:
         score = hardness(st["forgetting_events"], st["never_learned"], now)
         return budget_subset(pool, score, self.setup.data.y_train, self.size, self.cfg.seed + 1 + self.state["done"])
 
-    def curve(self, total_steps: int) -> Curve:
-        """The validation curve of a training of ``total_steps`` (``prac.curve``)."""
+    def curve(self, total_steps: int, checks_only: bool = False) -> Curve:
+        """The validation curve of a training of ``total_steps`` (``prac.curve``); with
+        ``checks_only``, a point only where the caller records one (a fine-tuning round's
+        budget checks) and at the end."""
         tc = self.cfg.train
-        return Curve(self.t, total_steps, tc.eval_every, tc.eval_test, tc.precision, self.setup.learned_mse)
+        return Curve(self.t, total_steps, 0 if checks_only else tc.eval_every, tc.eval_test, tc.precision,
+                     self.setup.learned_mse)
 
     def curve_cost(self, total_steps: int) -> int:
         """Samples the curve of a training of ``total_steps`` predicts (``prac.curve.cost``)."""
@@ -348,7 +356,7 @@ def search_rounds(run: Run, model) -> None:
         else:
             masks = distributed.masks_on_main(model, masks, p.round_rate, p.out_rate, p.scope, p.conv_rate,
                                               p.criterion, rewind)
-            if p.search == "rewind" or run.late(masks):
+            if run.rewinds(masks):
                 model.load_state_dict(rewind)
         last = r == p.n_rounds or (p.target_density is not None and density(masks) <= p.target_density)
         if last and p.search == "finetune":  # its mask is its ticket: training it would serve nothing
@@ -359,7 +367,7 @@ def search_rounds(run: Run, model) -> None:
         rounds.append({"round": r, "density": density(masks), **evaluation, "steps": st.steps,
                        "samples": st.samples, "subset_size": len(subset), "stopped_early": st.stopped_early,
                        "chunks": chunks, "forwards": forwards(st.samples, evaluated),
-                       "budget": run.own_steps(masks), "rewound": p.search == "rewind" or run.late(masks)})
+                       "budget": run.own_steps(masks), "rewound": run.rewinds(masks)})
         rounds[-1]["bank"] = run.bank()
         history.update({f"round{r}.{k}": m for k, m in masks.items()})
         accuracy = f"val {100 * rounds[-1]['val_acc']:.2f} %, test {100 * rounds[-1]['test_acc']:.2f} %"

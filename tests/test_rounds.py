@@ -97,6 +97,9 @@ def test_late_rounds_rewind_and_train_their_own_larger_budget_once(built, monkey
     late = round(0.5 * 4 * 19)
     assert [x["steps"] for x in rs] == [2 * BUDGET, BUDGET, late]
     assert [x["rewound"] for x in rs] == [False, False, True]
+    # the fine-tuning rounds are evaluated at their checks only; the rewound one trains a
+    # ticket from its rewind weights and keeps its curve (at least 20 points)
+    assert [len(x["curve"]) for x in rs[:2]] == [2, 1] and len(rs[2]["curve"]) >= 20
     init = entry.dense()
     rewind = next(v for k, v in init.items() if k.startswith("rewind.") and v.dim() == 2)
     # chunks of rounds 1 and 2 start from trained weights, round 3's from the rewind weights
