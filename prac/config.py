@@ -85,7 +85,8 @@ class TrainConfig:
     eval_every: int | None = field(default=None, metadata={"help": "optimizer steps between the points of every "
                                                                 "run's validation curve (loss, accuracy), which gives "
                                                                 "the early-stop step; null: 20 points per run; 0: only "
-                                                                "the end of each run"})
+                                                                "the end of each run. A fine-tuning search round is "
+                                                                "evaluated at its budget checks only"})
     eval_test: bool = field(default=False, metadata={"help": "also record test accuracy at every curve point (prac bench "
                                                            "lth's accuracy-vs-step plots); otherwise the test split is "
                                                            "evaluated once per run, at the early-stop and final weights"})
