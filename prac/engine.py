@@ -204,81 +204,105 @@ def train(model: nn.Module, x: torch.Tensor | Pixels, y: torch.Tensor, indices: 
     ``select.predict`` follow it). With ``cfg.compile`` the forward runs through
     ``torch.compile(model)`` while ``model`` itself keeps the weights, masks and state.
     """
-    device = next(model.parameters()).device
-    indices = indices.to(torch.long)
-    n = len(indices)
-    if n == 0:
-        raise PracError("cannot train on an empty subset; check the PrAC set (select.threshold) or the data")
-    # the task, decided once: its loss, its distillation, and what a correct sample is
-    regression = is_regression(y)
-    threshold = learned_threshold(y, learned_mse)
-    loss_fn, distill_fn = (mse_loss, distill_mse) if regression else (F.cross_entropy, distill_loss)
-    total = steps_for(epochs, n, cfg.batch_size)
-    batches = math.ceil(n / cfg.batch_size)  # per epoch
-    opt = make_optimizer(model, cfg)
-    # a constant lr needs no scheduler (its step wrapper and per-step lr writes cost ~2 %)
-    constant = cfg.schedule == "constant" and int(cfg.warmup * total) == 0
-    sched = None if constant else torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg, total))
-    order_gen = torch.Generator().manual_seed(seed)
-    aug_gen = torch.Generator().manual_seed(seed + 1_000_003)
-    amp = amp_dtype(cfg.precision, device)
-    channels_last = wants_channels_last(cfg.channels_last, device, x)
-    if channels_last:  # in place: the parameters stay the same objects (masks, optimizer)
-        model.to(memory_format=torch.channels_last)
-    apply_masks(model, masks)
-    # weights and float masks made once (converting bool masks every step cost ~1/4 of a LeNet
-    # epoch), re-applied in one foreach call; detached aliases so no no_grad block is entered per step
-    params = prunable(model)
-    masked_p = [params[k].detach() for k in masks] if masks else []
-    masked_m = [m.to(params[k].device, params[k].dtype) for k, m in masks.items()] if masks else []
-    world = distributed.world_size()
-    net = distributed.wrap(model)  # DistributedDataParallel under torchrun; masks and listeners use the module
-    # compiled per call; the cache is shared across calls and models of one architecture, so
-    # only the first train() (and each new batch shape, e.g. a short last batch) compiles
-    forward = torch.compile(net) if cfg.compile else net
-    model.train()
-    stats = TrainStats()
-    start = time.perf_counter()
-    task = progress.add_task(label, total=total) if progress is not None else None
-    hooks = {h: [getattr(l, h) for l in listeners if hasattr(l, h)]
-             for h in ("on_epoch_start", "on_batch", "on_step", "on_epoch_end")}
-    # listeners fed once per epoch from a buffer of predictions (see the module docstring); a
-    # repeated index would reach them twice in one call, so then every listener goes per batch
-    merged = world == 1 and len(torch.unique(indices)) == n
-    per_epoch = [l.on_batch for l in listeners if hasattr(l, "on_batch") and merged and merges_batches(l)]
-    hooks["on_batch"] = [l.on_batch for l in listeners if hasattr(l, "on_batch") and not (merged and merges_batches(l))]
-    # per sample of an epoch: the predicted class, or for regression the squared error
-    preds = torch.empty(n, dtype=torch.float32 if regression else torch.long, device=device) if per_epoch else None
-    step, epoch = 0, 0
-    stateful = [l for l in listeners if hasattr(l, "state_dict")]
+    loop = Loop(model, x, y, indices, cfg, epochs=epochs, seed=seed, masks=masks, listeners=listeners,
+                teacher=teacher, learned_mse=learned_mse)
     if resume is not None:
-        model.load_state_dict(resume["model"])
-        opt.load_state_dict(resume["optimizer"])
-        if sched is not None:
-            sched.load_state_dict(resume["scheduler"])
-        order_gen.set_state(resume["order_gen"])
-        aug_gen.set_state(resume["aug_gen"])
-        set_rng_state(resume["rng"])
-        for l, st in zip(stateful, resume["listeners"]):
-            l.load_state_dict(st)
-        step, epoch, stats.samples = resume["step"], resume["epoch"], resume["samples"]
-        start -= resume["seconds"]
-    while step < total:
+        loop.load_state_dict(resume)
+    task = progress.add_task(label, total=loop.total) if progress is not None else None
+    while loop.step < loop.total:
+        if loop.run_epoch(progress, task):  # an on_epoch_end listener stopped training (Early-Bird)
+            loop.stats.stopped_early = True
+            break
+        if checkpoint is not None:
+            checkpoint(loop.state_dict())
+    if task is not None:
+        progress.remove_task(task)
+    return loop.finish()
+
+
+class Loop:
+    """The state of one ``train`` call: what is decided once (the task's loss, optimizer,
+    schedule, data-order and augmentation generators, layout, masks, the listeners'
+    plumbing), where it stands (step, epoch, samples), and one epoch of steps."""
+
+    def __init__(self, model: nn.Module, x: torch.Tensor | Pixels, y: torch.Tensor, indices: torch.Tensor,
+                 cfg: TrainConfig, *, epochs: float, seed: int, masks: Masks | None, listeners,
+                 teacher: tuple[torch.Tensor, float] | None, learned_mse: float | None):
+        self.model, self.x, self.y, self.cfg, self.teacher = model, x, y, cfg, teacher
+        self.device = next(model.parameters()).device
+        self.indices = indices.to(torch.long)
+        self.n = n = len(self.indices)
+        if n == 0:
+            raise PracError("cannot train on an empty subset; check the PrAC set (select.threshold) or the data")
+        # the task, decided once: its loss, its distillation, and what a correct sample is
+        self.regression = is_regression(y)
+        self.threshold = learned_threshold(y, learned_mse)
+        self.loss_fn, self.distill_fn = (mse_loss, distill_mse) if self.regression else (F.cross_entropy, distill_loss)
+        self.total = steps_for(epochs, n, cfg.batch_size)
+        self.batches = math.ceil(n / cfg.batch_size)  # per epoch
+        self.opt = make_optimizer(model, cfg)
+        # a constant lr needs no scheduler (its step wrapper and per-step lr writes cost ~2 %)
+        constant = cfg.schedule == "constant" and int(cfg.warmup * self.total) == 0
+        self.sched = None if constant else torch.optim.lr_scheduler.LambdaLR(self.opt, lr_factor(cfg, self.total))
+        self.order_gen = torch.Generator().manual_seed(seed)
+        self.aug_gen = torch.Generator().manual_seed(seed + 1_000_003)
+        self.amp = amp_dtype(cfg.precision, self.device)
+        self.channels_last = wants_channels_last(cfg.channels_last, self.device, x)
+        if self.channels_last:  # in place: the parameters stay the same objects (masks, optimizer)
+            model.to(memory_format=torch.channels_last)
+        apply_masks(model, masks)
+        # weights and float masks made once (converting bool masks every step cost ~1/4 of a LeNet
+        # epoch), re-applied in one foreach call; detached aliases so no no_grad block is entered per step
+        params = prunable(model)
+        self.masked_p = [params[k].detach() for k in masks] if masks else []
+        self.masked_m = [m.to(params[k].device, params[k].dtype) for k, m in masks.items()] if masks else []
+        self.world = distributed.world_size()
+        net = distributed.wrap(model)  # DistributedDataParallel under torchrun; masks and listeners use the module
+        # compiled per call; the cache is shared across calls and models of one architecture, so
+        # only the first train() (and each new batch shape, e.g. a short last batch) compiles
+        self.forward = torch.compile(net) if cfg.compile else net
+        model.train()
+        self.hooks = {h: [getattr(l, h) for l in listeners if hasattr(l, h)]
+                      for h in ("on_epoch_start", "on_batch", "on_step", "on_epoch_end")}
+        # listeners fed once per epoch from a buffer of predictions (see the module docstring); a
+        # repeated index would reach them twice in one call, so then every listener goes per batch
+        merged = self.world == 1 and len(torch.unique(self.indices)) == n
+        self.per_epoch = [l.on_batch for l in listeners if hasattr(l, "on_batch") and merged and merges_batches(l)]
+        self.hooks["on_batch"] = [l.on_batch for l in listeners
+                                  if hasattr(l, "on_batch") and not (merged and merges_batches(l))]
+        # per sample of an epoch: the predicted class, or for regression the squared error
+        self.preds = torch.empty(n, dtype=torch.float32 if self.regression else torch.long,
+                                 device=self.device) if self.per_epoch else None
+        self.stateful = [l for l in listeners if hasattr(l, "state_dict")]
+        self.stats = TrainStats()
+        self.step, self.epoch = 0, 0
+        self.start = time.perf_counter()
+
+    def run_epoch(self, progress=None, task=None) -> bool:
+        """One pass over a fresh permutation of the subset (or what is left of the steps),
+        the per-epoch listeners fed, the loss checked for divergence. True when an
+        ``on_epoch_end`` listener stops training."""
+        # the step loop reads locals only (no attribute lookups per step)
+        cfg, x, y, model, forward, opt, sched = self.cfg, self.x, self.y, self.model, self.forward, self.opt, self.sched
+        world, total, teacher, device, amp = self.world, self.total, self.teacher, self.device, self.amp
+        loss_fn, distill_fn, regression, threshold = self.loss_fn, self.distill_fn, self.regression, self.threshold
+        masked_p, masked_m, preds, hooks = self.masked_p, self.masked_m, self.preds, self.hooks
+        step = self.step
         for hook in hooks["on_epoch_start"]:
-            hook(epoch)
-        perm = to_device(indices[torch.randperm(n, generator=order_gen)], device)
+            hook(self.epoch)
+        perm = to_device(self.indices[torch.randperm(self.n, generator=self.order_gen)], device)
         losses = []  # summed once per epoch: one tensor operation per step less
         seen = 0     # samples of this epoch so far
         kept, predicted = [], 0  # logits not yet reduced to preds, and the samples that are
-        for _ in range(batches):
+        for _ in range(self.batches):
             if step >= total:
                 break
             idx = perm[seen:seen + cfg.batch_size]
             local = idx if world == 1 else distributed.shard(idx)  # this rank's share of the global batch
             xb, yb = batch(x, local), y[local]
             if cfg.augment and xb.dim() == 4:
-                xb = augment(xb, aug_gen, len(idx))
-            if channels_last:
+                xb = augment(xb, self.aug_gen, len(idx))
+            if self.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with autocast(device, amp):
                 logits = forward(xb)
@@ -321,37 +345,59 @@ def train(model: nn.Module, x: torch.Tensor | Pixels, y: torch.Tensor, indices: 
                 hook(step, model)
             if task is not None and (step % 10 == 0 or step == total):
                 progress.update(task, completed=step)
-        stats.samples += seen
-        if per_epoch:
-            if regression:
-                torch.cat(kept, out=preds[:seen])
-                kept.clear()
-                ok = preds[:seen] < threshold
-            else:
-                argmax_into(preds, predicted, kept)
-                ok = preds[:seen] == y[perm[:seen]]
-            for hook in per_epoch:
-                hook(perm[:seen], ok)
+        self.step = step
+        self.stats.samples += seen
+        self.feed_epoch(perm[:seen], kept, predicted)
         loss_sum = distributed.all_reduce_sum(torch.stack(losses).sum())  # every rank takes the same decision
         if not torch.isfinite(loss_sum):
-            raise PracError(f"training diverged (loss is {float(loss_sum)} in epoch {epoch}); lower train.lr")
-        epoch += 1
-        if any([bool(hook(epoch, model)) for hook in hooks["on_epoch_end"]]):
-            stats.stopped_early = True
-            break
-        if checkpoint is not None:
-            checkpoint({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "scheduler": None if sched is None else sched.state_dict(),
-                        "order_gen": order_gen.get_state(), "aug_gen": aug_gen.get_state(), "rng": rng_state(),
-                        "listeners": [l.state_dict() for l in stateful], "step": step, "epoch": epoch,
-                        "samples": stats.samples, "seconds": time.perf_counter() - start})
-    if task is not None:
-        progress.remove_task(task)
-    distributed.sync_buffers(model)  # rank 0's BatchNorm statistics everywhere, so every rank evaluates alike
-    stats.steps = step
-    stats.epochs = step / batches
-    stats.seconds = time.perf_counter() - start
-    return stats
+            raise PracError(f"training diverged (loss is {float(loss_sum)} in epoch {self.epoch}); lower train.lr")
+        self.epoch += 1
+        return any([bool(hook(self.epoch, model)) for hook in hooks["on_epoch_end"]])
+
+    def feed_epoch(self, order: torch.Tensor, kept: list[torch.Tensor], predicted: int) -> None:
+        """The per-epoch listeners get the epoch's samples (``order``) and their correctness,
+        from the predictions buffered during the epoch (``kept``: not yet reduced)."""
+        if not self.per_epoch:
+            return
+        seen, preds = len(order), self.preds
+        if self.regression:
+            torch.cat(kept, out=preds[:seen])
+            kept.clear()
+            ok = preds[:seen] < self.threshold
+        else:
+            argmax_into(preds, predicted, kept)
+            ok = preds[:seen] == self.y[order]
+        for hook in self.per_epoch:
+            hook(order, ok)
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue after this epoch (``load_state_dict``): weights,
+        optimizer, scheduler, the data-order and augmentation generators, the global RNGs,
+        the listeners' state, and the position."""
+        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                "scheduler": None if self.sched is None else self.sched.state_dict(),
+                "order_gen": self.order_gen.get_state(), "aug_gen": self.aug_gen.get_state(), "rng": rng_state(),
+                "listeners": [l.state_dict() for l in self.stateful], "step": self.step, "epoch": self.epoch,
+                "samples": self.stats.samples, "seconds": time.perf_counter() - self.start}
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.model.load_state_dict(saved["model"])
+        self.opt.load_state_dict(saved["optimizer"])
+        if self.sched is not None:
+            self.sched.load_state_dict(saved["scheduler"])
+        self.order_gen.set_state(saved["order_gen"])
+        self.aug_gen.set_state(saved["aug_gen"])
+        set_rng_state(saved["rng"])
+        for l, st in zip(self.stateful, saved["listeners"]):
+            l.load_state_dict(st)
+        self.step, self.epoch, self.stats.samples = saved["step"], saved["epoch"], saved["samples"]
+        self.start -= saved["seconds"]
+
+    def finish(self) -> TrainStats:
+        distributed.sync_buffers(self.model)  # rank 0's BatchNorm statistics everywhere, so every rank evaluates alike
+        st = self.stats
+        st.steps, st.epochs, st.seconds = self.step, self.step / self.batches, time.perf_counter() - self.start
+        return st
 
 
 def forward_batches(model: nn.Module, x: torch.Tensor | Pixels, batch_size: int, precision: str = "auto"):
