@@ -95,9 +95,24 @@ def summarise(per_seed: list[dict]) -> dict:
 
 
 def hardware() -> str:
-    dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
+    """The machine in words. The CPU's model and the SIMD level torch's kernels use are named
+    because float sums run in a different order on another CPU, so the same command and
+    seed reproduce a figure bit for bit only on the same kind of CPU (docs/trust.md)."""
+    dev = torch.cuda.get_device_name(0) if torch.cuda.is_available() else \
+        f"CPU ({cpu_model()}, {torch.backends.cpu.get_cpu_capability()})"
     return f"{dev}, {os.cpu_count()} cores, {platform.machine()}, torch {torch.__version__} " \
            f"({torch.get_num_threads()} threads)"
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown model"
 
 
 def headline(s: dict) -> str:

@@ -358,6 +358,8 @@ def search_rounds(run: Run, model) -> None:
                                               p.criterion, rewind)
             if run.rewinds(masks):
                 model.load_state_dict(rewind)
+            elif p.partial_rewind > 0:
+                pull_back(model, rewind, p.partial_rewind)
         last = r == p.n_rounds or (p.target_density is not None and density(masks) <= p.target_density)
         if last and p.search == "finetune":  # its mask is its ticket: training it would serve nothing
             st, chunks, evaluation = evaluate_pruned(run, model, masks)
@@ -391,6 +393,16 @@ def search_rounds(run: Run, model) -> None:
     state["search_done"] = True
     if distributed.is_main():
         save_tensors(run.rdir / HISTORY, history)
+
+
+@torch.no_grad()
+def pull_back(model, rewind: dict[str, torch.Tensor], fraction: float) -> None:
+    """Move every float tensor of ``model`` (weights, biases, BatchNorm statistics) ``fraction``
+    of the way back to its rewind value (``prune.partial_rewind``). Pruned weights come back
+    nonzero here; training re-applies the masks before its first step."""
+    for k, v in model.state_dict().items():
+        if v.is_floating_point():
+            v.lerp_(rewind[k], fraction)
 
 
 def save_ticket(run: Run, r: int) -> None:
