@@ -190,12 +190,12 @@ class PruneConfig:
                                                                      "weights or fewer rewind to the rewind weights "
                                                                      "and train late_budget of a full round, once "
                                                                      "(null: every round follows prune.search)"})
+    late_budget: float = field(default=0.25, metadata={"help": "optimizer steps of a late_rewind round as a fraction "
+                                                            "of a full-data round's"})
     partial_rewind: float = field(default=0.0, metadata={"help": "at the start of each fine-tuning round, move the "
                                                                "weights this fraction of the way back to the rewind "
                                                                "weights (0: fine-tune as they are; 1: as "
                                                                "search=rewind); an ablation, docs/trust.md"})
-    late_budget: float = field(default=0.25, metadata={"help": "optimizer steps of a late_rewind round as a fraction "
-                                                            "of a full-data round's"})
     distill: float = field(default=0.0, metadata={"help": "weight of the dense network's soft targets (its logits, "
                                                         "cached with the PrAC set) in the search rounds' loss: 0 "
                                                         "trains on the labels only, 1 on the soft targets only"})
@@ -270,10 +270,10 @@ class PruneConfig:
         if self.late_rewind is not None and not 0 < self.late_rewind < 1:
             raise PracError(f"prune.late_rewind={self.late_rewind} must be a fraction in (0, 1) of the weights; "
                             "null turns late rewinding off")
-        if not 0 <= self.partial_rewind <= 1:
-            raise PracError(f"prune.partial_rewind={self.partial_rewind} must be a fraction in [0, 1]; use e.g. 0.5, or 0")
         if not 0 < self.late_budget <= 1:
             raise PracError(f"prune.late_budget={self.late_budget} must be a fraction in (0, 1] of a full-data round")
+        if not 0 <= self.partial_rewind <= 1:
+            raise PracError(f"prune.partial_rewind={self.partial_rewind} must be a fraction in [0, 1]; use e.g. 0.5, or 0")
         if self.search_budget is not None and not 0 < self.search_budget <= 1:
             raise PracError(f"prune.search_budget={self.search_budget} must be a fraction in (0, 1] of a full-data "
                             "round; use e.g. 0.03")

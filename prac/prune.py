@@ -104,6 +104,16 @@ def apply_masks(model: nn.Module, masks: Masks | None) -> None:
         p.mul_(masks[name].to(p.device, p.dtype))
 
 
+@torch.no_grad()
+def pull_back(model: nn.Module, rewind: dict[str, torch.Tensor], fraction: float) -> None:
+    """Move every float tensor of ``model`` (weights, biases, BatchNorm statistics) ``fraction``
+    of the way back to its rewind value (``prune.partial_rewind``). Pruned weights come back
+    nonzero here; training re-applies the masks before its first step."""
+    for k, v in model.state_dict().items():
+        if v.is_floating_point():
+            v.lerp_(rewind[k], fraction)
+
+
 def hamming(a: Masks, b: Masks) -> float:
     """Fraction of mask entries that differ (Early-Bird's mask distance)."""
     diff = sum(int((a[n] != b[n]).sum()) for n in a)

@@ -44,7 +44,7 @@ from prac.curve import EARLY_STOP, Curve, cost as curve_cost
 from prac.engine import steps_for, train
 from prac.errors import PracError
 from prac.progress import say
-from prac.prune import Masks, density, full_masks, round_masks
+from prac.prune import Masks, density, full_masks, pull_back, round_masks
 from prac.report import account_for, build_forwards, forwards, write_report
 from prac.select import budget_subset, hardness, prune_flips, random_indices
 from prac.reuse import check_same_data, reuse_problem, same_architecture, teacher_logits
@@ -393,16 +393,6 @@ def search_rounds(run: Run, model) -> None:
     state["search_done"] = True
     if distributed.is_main():
         save_tensors(run.rdir / HISTORY, history)
-
-
-@torch.no_grad()
-def pull_back(model, rewind: dict[str, torch.Tensor], fraction: float) -> None:
-    """Move every float tensor of ``model`` (weights, biases, BatchNorm statistics) ``fraction``
-    of the way back to its rewind value (``prune.partial_rewind``). Pruned weights come back
-    nonzero here; training re-applies the masks before its first step."""
-    for k, v in model.state_dict().items():
-        if v.is_floating_point():
-            v.lerp_(rewind[k], fraction)
 
 
 def save_ticket(run: Run, r: int) -> None:

@@ -3,7 +3,7 @@ from torch import nn
 
 from prac.config import TrainConfig
 from prac.engine import train
-from prac.prune import apply_masks, density, full_masks, hamming, magnitude_masks
+from prac.prune import apply_masks, density, full_masks, hamming, magnitude_masks, pull_back
 
 
 class Toy(nn.Module):
@@ -142,3 +142,21 @@ def test_midpoint_and_product_rank_by_both_the_rewind_and_the_current_weights():
         masks = magnitude_masks(m, None, rate=0.5, out_rate=0.0, criterion=criterion, init=init)
         kept = masks["hidden.weight"]
         assert int(kept.sum()) == 10 and score[kept].min() >= score[~kept].max()
+
+
+def test_pull_back_moves_float_tensors_part_way_to_the_rewind_weights():
+    """prune.partial_rewind: weights, biases and BatchNorm statistics move the fraction back;
+    the integer batch counter is not a weight and stays."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3))
+    model(torch.randn(8, 4))  # moves the BatchNorm statistics and counter off their start
+    rewind = {k: torch.randn_like(v) if v.is_floating_point() else v + 5 for k, v in model.state_dict().items()}
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    pull_back(model, rewind, 0.25)
+    for k, v in model.state_dict().items():
+        if v.is_floating_point():
+            torch.testing.assert_close(v, before[k] + 0.25 * (rewind[k] - before[k]))
+        else:
+            assert torch.equal(v, before[k])
+    pull_back(model, rewind, 1.0)
+    assert all(torch.equal(v, rewind[k]) for k, v in model.state_dict().items() if v.is_floating_point())

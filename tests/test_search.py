@@ -240,24 +240,3 @@ def test_search_plateau_names_a_run_only_when_on_whatever_its_default(monkeypatc
     for q in (off, on):
         assert digest(*named_prune(flipped(**dataclasses.asdict(q)))) == names[q.search_plateau]
 
-
-def test_pull_back_moves_float_tensors_part_way_to_the_rewind_weights():
-    """prune.partial_rewind: weights, biases and BatchNorm statistics move the fraction back;
-    the integer batch counter is not a weight and stays."""
-    from torch import nn
-
-    from prac.search import pull_back
-
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3))
-    model(torch.randn(8, 4))  # moves the BatchNorm statistics and counter off their start
-    rewind = {k: torch.randn_like(v) if v.is_floating_point() else v + 5 for k, v in model.state_dict().items()}
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    pull_back(model, rewind, 0.25)
-    for k, v in model.state_dict().items():
-        if v.is_floating_point():
-            torch.testing.assert_close(v, before[k] + 0.25 * (rewind[k] - before[k]))
-        else:
-            assert torch.equal(v, before[k])
-    pull_back(model, rewind, 1.0)
-    assert all(torch.equal(v, rewind[k]) for k, v in model.state_dict().items() if v.is_floating_point())
