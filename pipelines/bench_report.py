@@ -6,9 +6,11 @@ import dataclasses
 import json
 import os
 import platform
+import math
 import statistics
 from pathlib import Path
 
+import scipy.stats
 import torch
 
 from prac import distributed
@@ -29,6 +31,40 @@ def stat(xs: list[float]) -> dict:
     xs = [float(x) for x in xs]
     mean, std = _mean_std(xs)
     return {"mean": mean, "std": std, "values": xs}
+
+
+def difference(xs: list[float], ys: list[float]) -> dict:
+    """``xs`` minus ``ys``, paired by seed (both in percentage points): the mean difference,
+    its std over seeds, and a 95 % Student-t interval of the mean. Pairing removes what both
+    runs of a seed share (the dense network, the initial weights, the split), so it is the
+    sharper test of whether two methods differ. ``verdict``: "ahead" or "behind" when the
+    interval excludes 0, "inside the noise" when it holds it, "one seed" when there is no
+    interval."""
+    d = [x - y for x, y in zip(xs, ys, strict=True)]
+    mean, std = _mean_std(d)
+    if len(d) < 2:
+        return {"mean": mean, "std": std, "ci95": None, "values": d, "verdict": "one seed"}
+    half = float(scipy.stats.t.ppf(0.975, len(d) - 1)) * std / math.sqrt(len(d))
+    lo, hi = mean - half, mean + half
+    verdict = "ahead" if lo > 0 else "behind" if hi < 0 else "inside the noise"
+    return {"mean": mean, "std": std, "ci95": [lo, hi], "values": d, "verdict": verdict}
+
+
+def paired(per_seed: list[dict], a: str, b: str) -> list[dict]:
+    """Method ``a`` minus method ``b`` at every round both retrained on every seed (test
+    and validation accuracy, pp; ``difference``)."""
+    out = []
+    n_rounds = min(len(s[m]["rounds"]) for s in per_seed for m in (a, b))
+    for i in range(1, n_rounds):
+        rows = [(s[a]["rounds"][i], s[b]["rounds"][i]) for s in per_seed]
+        if any(x["test_acc"] is None or y["test_acc"] is None for x, y in rows):
+            continue
+        row = {"round": i, "density": statistics.fmean(x["density"] for x, _ in rows),
+               "test_pp": difference([100 * x["test_acc"] for x, _ in rows], [100 * y["test_acc"] for _, y in rows])}
+        if all(x.get("val_acc") is not None and y.get("val_acc") is not None for x, y in rows):
+            row["val_pp"] = difference([100 * x["val_acc"] for x, _ in rows], [100 * y["val_acc"] for _, y in rows])
+        out.append(row)
+    return out
 
 
 def summarise(per_seed: list[dict]) -> dict:
@@ -74,6 +110,8 @@ def summarise(per_seed: list[dict]) -> dict:
             "wall_ratio_end_to_end": (prac["wall_seconds"] + prac["retrain_seconds"]) / full["wall_seconds"],
             "parity_gap_pp": max(gaps) if gaps else None,
         })
+        # PrAC minus each control, paired by seed, at every round both retrained (> 0: PrAC is better)
+        out["paired"] = {m: paired(per_seed, "prac", m) for m in ("full", "random", "matched") if m in methods}
         # > 0: PrAC beats the control at the sparsest round
         for other, name in (("random", "random_subset_gap_pp"), ("matched", "matched_gap_pp"), ("reinit", "reinit_gap_pp")):
             if other in methods:
@@ -127,6 +165,9 @@ def headline(s: dict) -> str:
             f"{_pp(None if worst is None else -worst)} pp, PrAC minus random subset at the sparsest round "
             f"{_pp(s.get('random_subset_gap_pp'))} pp, PrAC minus compute-matched full data "
             f"{_pp(s.get('matched_gap_pp'))} pp")
+    if last := sparsest_paired(s):
+        line += "\nsparsest round, PrAC minus each control paired by seed (95 % interval): " + ", ".join(
+            f"{LABELS[m]} {_diff(d['test_pp'])}" for m, d in last.items())
     if t := s.get("transfer"):
         line += (f"\ntransfer from {t['source_model']}: iteration savings {100 * t['iteration_savings']:.1f} % "
                  f"(this run alone, the source's build included), {100 * t['amortised_savings']:.1f} % amortised "
@@ -134,6 +175,37 @@ def headline(s: dict) -> str:
                  f"{_pp(None if t['parity_gap_pp'] is None else -t['parity_gap_pp'])} pp, transfer minus the "
                  f"target's own set at the sparsest round {_pp(t['minus_own_set_pp'])} pp")
     return line
+
+
+def sparsest_paired(s: dict) -> dict:
+    """Each control's paired difference at the sparsest round PrAC was retrained at."""
+    pairs = s.get("paired") or {}
+    return {m: rows[-1] for m, rows in pairs.items() if rows}
+
+
+def _diff(d: dict) -> str:
+    if d["ci95"] is None:
+        return f"{d['mean']:+.2f} (one seed)"
+    lo, hi = d["ci95"]
+    return f"{d['mean']:+.2f} [{lo:+.2f}, {hi:+.2f}] {d['verdict']}"
+
+
+def paired_tables(s: dict) -> list[str]:
+    """Markdown: PrAC minus each control per retrained round, test then validation."""
+    pairs = {m: rows for m, rows in (s.get("paired") or {}).items() if rows}
+    if not pairs:
+        return []
+    lines = []
+    for key, split in (("test_pp", "test"), ("val_pp", "validation")):
+        lines += ["", f"PrAC minus each control on {split} accuracy, paired by seed (pp): mean [95 % t-interval over "
+                      "seeds]; *ahead* / *behind* when the interval excludes 0:", "",
+                  "| weights left % | " + " | ".join(f"vs {LABELS[m]}" for m in pairs) + " |",
+                  "|---:|" + "---|" * len(pairs)]
+        first = next(iter(pairs.values()))
+        for j, row in enumerate(first):
+            cells = [_diff(rows[j][key]) if key in rows[j] else "–" for rows in pairs.values()]
+            lines.append(f"| {100 * row['density']:.1f} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _pp(x) -> str:
@@ -155,6 +227,7 @@ def markdown(s: dict) -> str:
     for i, r in enumerate(next(iter(ms.values()))["rounds"]):  # every method lists the same rounds
         cells = [_acc(ms[m]["rounds"][i]) for m in ms]
         lines.append(f"| {100 * r['density']:.1f} | " + " | ".join(cells) + " |")
+    lines += paired_tables(s)
     lines += ["", "| method | optimizer steps (search) | search wall s (build included) | final retrain steps |",
               "|---|---:|---:|---:|"]
     for m in ms:

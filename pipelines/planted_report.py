@@ -23,6 +23,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+from pipelines.bench_report import stat
 from prac.store import write_json
 
 LABELS = {"oracle": "oracle (planted mask)", "random": "random mask", "shuffled": "planted, shuffled per layer",
@@ -50,14 +51,9 @@ def weak_key(regression: bool) -> str:
     return "weak_test_mse" if regression else "weak_test_acc"
 
 
-def _stat(xs: list[float]) -> dict:
-    xs = [float(x) for x in xs]
-    return {"mean": statistics.fmean(xs), "std": statistics.stdev(xs) if len(xs) > 1 else 0.0, "values": xs}
-
-
 def aggregate(runs: list[dict]) -> dict:
     """Mean, std and per-seed values of every metric the runs all have."""
-    out = {m: _stat([r[m] for r in runs]) for m in METRICS if all(m in r for r in runs)}
+    out = {m: stat([r[m] for r in runs]) for m in METRICS if all(m in r for r in runs)}
     out["layer_densities"] = {n: statistics.fmean(r["layer_densities"][n] for r in runs)
                               for n in runs[0]["layer_densities"]}
     out["seeds"] = len(runs)

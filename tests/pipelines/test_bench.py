@@ -28,6 +28,13 @@ def test_tiny_bench_writes_consistent_figures_and_resumes_from_cache(tmp_path, t
         assert abs(a["steps"] - c["steps"]) <= 2
     worst = max(100 * (f["test_acc_mean"] - p["test_acc_mean"]) for f, p in zip(full["rounds"][1:], prac["rounds"][1:]))
     assert abs(b["parity_gap_pp"] - worst) < 1e-9
+    # the paired comparison covers every retrained round; a mean of differences is a difference of means
+    for m in ("full", "random", "matched"):
+        rows = b["paired"][m]
+        assert [r["round"] for r in rows] == [1, 2, 3] and all(len(r["test_pp"]["values"]) == 2 for r in rows)
+        for r in rows:
+            means = prac["rounds"][r["round"]]["test_acc_mean"] - b["methods"][m]["rounds"][r["round"]]["test_acc_mean"]
+            assert abs(r["test_pp"]["mean"] - 100 * means) < 1e-9
     for png in ("accuracy_vs_density.png", "steps_vs_rounds.png", "prac_composition.png"):
         assert (tmp_path / png).stat().st_size > 1000
     assert "wall_ratio" in b and "iteration_savings_end_to_end" in b and "random_subset_gap_pp" in b
