@@ -306,6 +306,9 @@ class SelectConfig:
     reprobe: str = field(default="refresh", metadata={"help": "repeat the flip probe on the current ticket every round: none; "
                                                           "union (add its flips, cumulative, as the paper's code); "
                                                           "refresh (hard-to-memorize + the latest flips only)"})
+    probe_fraction: float = field(default=1.0, metadata={"help": "the share of the training split each round's "
+                                                               "flip probe predicts (select.reprobe): a fresh random "
+                                                               "sample every round; 1: all of it"})
     learned_mse: float | None = field(default=None, metadata={"help": "regression (float targets) only: a sample is "
                                                                       "learned (correct) while its squared error, mean "
                                                                       "over outputs, is below this; set it a few times "
@@ -318,6 +321,9 @@ class SelectConfig:
         if self.learned_mse is not None and not (self.learned_mse > 0 and math.isfinite(self.learned_mse)):
             raise PracError(f"select.learned_mse={self.learned_mse} must be a squared error > 0; use e.g. 9e-4 "
                             "(3 noise stds of 0.01), or null for 1 % of the targets' variance")
+        if not 0 < self.probe_fraction <= 1:
+            raise PracError(f"select.probe_fraction={self.probe_fraction} must be a fraction in (0, 1]; use e.g. "
+                            "0.25 (a quarter of the training split per round), or 1 for all of it")
         if self.reprobe not in ("none", "union", "refresh"):
             raise PracError(f"select.reprobe '{self.reprobe}' is unknown; use none, union or refresh")
         if self.size not in ("all", "budget"):

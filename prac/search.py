@@ -236,6 +236,15 @@ class Run:
         steps = steps_for(base * len(self.initial) / self.n, len(self.initial), cfg.train.batch_size)
         return steps / math.ceil(size / cfg.train.batch_size)
 
+    def probed(self, r: int) -> torch.Tensor:
+        """The training samples round ``r``'s flip probe predicts: all of them, or a fresh
+        random ``select.probe_fraction`` of them (the same draw on every rank)."""
+        q = self.cfg.select.probe_fraction
+        if q >= 1:
+            return torch.arange(self.n)
+        g = torch.Generator().manual_seed(round_seed(self.cfg.seed, 40_000 + r))
+        return torch.randperm(self.n, generator=g)[:max(1, round(q * self.n))].sort().values
+
     def refreshed(self, subset: torch.Tensor, flipped: torch.Tensor) -> torch.Tensor:
         """The next round's pool after a reprobe: the flips of the current ticket added to the
         pool (union) or to the hard-to-memorize samples (refresh); with select.size=budget,
@@ -380,11 +389,12 @@ def search_rounds(run: Run, model) -> None:
             say(f"round {r}: {100 * density(masks):.2f} % of weights, {accuracy}, {st.steps:,} steps on "
                 f"{len(subset):,} samples" + (f" ({chunks} {'chunks' if run.adaptive else 'budgets'})" if chunks > 1 else ""))
         if cfg.select.reprobe != "none" and cfg.select.subset == "prac" and not last:
-            flipped = torch.nonzero(prune_flips(model, masks, t["x_train"], p.round_rate, p.out_rate, p.scope,
-                                                y=t["y_train"], learned_mse=run.setup.learned_mse,
-                                                conv_rate=p.conv_rate)).flatten()
+            probed = run.probed(r)
+            x, y = (t["x_train"], t["y_train"]) if len(probed) == run.n else (t["x_train"][probed], t["y_train"][probed])
+            flipped = probed[prune_flips(model, masks, x, p.round_rate, p.out_rate, p.scope, y=y,
+                                         learned_mse=run.setup.learned_mse, conv_rate=p.conv_rate)]
             subset = run.refreshed(subset, flipped)
-            rounds[-1]["forwards"] += 2 * run.n  # the probe predicts the training split twice
+            rounds[-1]["forwards"] += 2 * len(probed)  # the probe predicts its samples twice
         state.update(done=r, masks=masks, subset=subset, model=state_of(model), search_done=last,
                      search_seconds=state["search_seconds"] + time.perf_counter() - t0)
         run.checkpoint()

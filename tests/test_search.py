@@ -73,6 +73,28 @@ def test_reprobe_modes_shape_the_subset(built, mode):
 
 
 
+@pytest.mark.parametrize("fraction", [1.0, 0.25])
+def test_a_sampled_flip_probe_predicts_its_share_and_adds_only_what_it_predicted(built, monkeypatch, fraction):
+    from prac import search as search_module
+    cfg, entry, root = built
+    seen = []
+
+    def every_sample_flips(model, masks, x, *a, **k):
+        seen.append(len(x))
+        return torch.ones(len(x), dtype=torch.bool)
+
+    monkeypatch.setattr(search_module, "prune_flips", every_sample_flips)
+    c = load_config(None, ["train.epochs=4", "prune.rounds=3", "dataset.train_limit=600", "select.size=all",
+                           "prune.search_budget=null", "select.reprobe=union", f"select.probe_fraction={fraction}"])
+    n = len(from_config(c).data.y_train)
+    sizes = [x["subset_size"] for x in search(c, entry, root)["rounds"][1:]]
+    assert seen == [round(fraction * n)] * 2              # rounds 1 and 2 are probed; the last is not
+    if fraction == 1:
+        assert sizes[1:] == [n, n]                        # every sample flipped and joined the pool
+    else:                                                 # only the probed quarter could join it
+        assert entry.meta["prac_size"] < sizes[1] <= entry.meta["prac_size"] + seen[0] < n
+
+
 def test_a_set_built_before_a_config_field_existed_still_serves_its_dense_run(built):
     cfg, entry, _ = built
     older = {**entry.meta, "config": {**entry.meta["config"]}}
