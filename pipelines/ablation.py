@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 from pipelines.bench import run_bench
+from pipelines.bench_report import diff_text, difference
 from prac.config_file import load_config
 
 
@@ -40,6 +41,7 @@ def main() -> None:
         (out / f"ablation-{name}.json").write_text(json.dumps(s, indent=1))
         rows[name] = s
     print(table(rows))
+    print(against_first(rows))
 
 
 def table(rows: dict[str, dict]) -> str:
@@ -48,8 +50,9 @@ def table(rows: dict[str, dict]) -> str:
         return "–" if m is None else f"{100 * m:.2f} ± {100 * sd:.2f}"
 
     first = next(iter(rows.values()))["methods"]
-    shown = [r["round"] for r in _evaluated(first.get("prac") or first["full"])]  # the retrained rounds
-    density = {r["round"]: r["density"] for r in first["full"]["rounds"]}
+    base = first.get("prac") or first["full"]
+    shown = [r["round"] for r in _evaluated(base)]  # the retrained rounds
+    density = {r["round"]: r["density"] for r in base["rounds"]}
     lines = ["| variant | method | steps | " + " | ".join(f"{100 * density[i]:.1f} % val / test" for i in shown) + " |",
              "|---|---|---:|" + "---|" * len(shown)]
     for name, s in rows.items():
@@ -58,6 +61,29 @@ def table(rows: dict[str, dict]) -> str:
             lines.append(f"| {name} | {m} | {v['steps_total']:,} | "
                          + " | ".join(f"{cell(by_round[i], 'val_acc')} / {cell(by_round[i], 'test_acc')}"
                                       for i in shown) + " |")
+    return "\n".join(lines)
+
+
+def against_first(rows: dict[str, dict], method: str = "prac") -> str:
+    """Each variant's ``method`` minus the first variant's, paired by seed, on validation (what
+    a choice is made on) and test, at each retrained round: mean [95 % interval] and verdict."""
+    names = list(rows)
+    ref = {r["round"]: r for r in _evaluated(rows[names[0]]["methods"][method])}
+    lines = [f"{method} minus variant {names[0]}'s, paired by seed (pp, validation / test):", "",
+             "| variant | " + " | ".join(f"{100 * r['density']:.1f} %" for r in ref.values()) + " |",
+             "|---|" + "---|" * len(ref)]
+    for name in names[1:]:
+        by_round = {r["round"]: r for r in _evaluated(rows[name]["methods"][method])}
+        cells = []
+        for i, base in ref.items():
+            r = by_round.get(i)
+            if r is None or r.get("val_acc_values") is None or base.get("val_acc_values") is None:
+                cells.append("–")
+                continue
+            d = [difference([100 * x for x in r[k]], [100 * x for x in base[k]])
+                 for k in ("val_acc_values", "test_acc_values")]
+            cells.append(" / ".join(diff_text(x) for x in d))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

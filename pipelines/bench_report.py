@@ -80,6 +80,8 @@ def summarise(per_seed: list[dict]) -> dict:
             vmean, vstd = _mean_std(vals) if None not in vals else (None, None)
             rounds.append({"round": i, "density": statistics.fmean(r["rounds"][i]["density"] for r in runs),
                            "test_acc_mean": mean, "test_acc_std": std, "val_acc_mean": vmean, "val_acc_std": vstd,
+                           "test_acc_values": None if mean is None else accs,   # per seed, for paired comparisons
+                           "val_acc_values": None if vmean is None else vals,
                            "steps": round(statistics.fmean(r["rounds"][i]["steps"] for r in runs))})
         walls = [r["wall_seconds"] for r in runs if r["wall_seconds"] is not None]
         label = LABELS[m] if m != "transfer" else f"PrAC IMP with {runs[0]['source_model']}'s set"
@@ -167,7 +169,7 @@ def headline(s: dict) -> str:
             f"{_pp(s.get('matched_gap_pp'))} pp")
     if last := sparsest_paired(s):
         line += "\nsparsest round, PrAC minus each control paired by seed (95 % interval): " + ", ".join(
-            f"{LABELS[m]} {_diff(d['test_pp'])}" for m, d in last.items())
+            f"{LABELS[m]} {diff_text(d['test_pp'])}" for m, d in last.items())
     if t := s.get("transfer"):
         line += (f"\ntransfer from {t['source_model']}: iteration savings {100 * t['iteration_savings']:.1f} % "
                  f"(this run alone, the source's build included), {100 * t['amortised_savings']:.1f} % amortised "
@@ -183,11 +185,14 @@ def sparsest_paired(s: dict) -> dict:
     return {m: rows[-1] for m, rows in pairs.items() if rows}
 
 
-def _diff(d: dict) -> str:
+def diff_text(d: dict) -> str:
+    def pp(x: float) -> str:
+        return f"{round(x, 2) + 0.0:+.2f}"  # + 0.0: a -0.001 prints as +0.00, not -0.00
+
     if d["ci95"] is None:
-        return f"{d['mean']:+.2f} (one seed)"
+        return f"{pp(d['mean'])} (one seed)"
     lo, hi = d["ci95"]
-    return f"{d['mean']:+.2f} [{lo:+.2f}, {hi:+.2f}] {d['verdict']}"
+    return f"{pp(d['mean'])} [{pp(lo)}, {pp(hi)}] {d['verdict']}"
 
 
 def paired_tables(s: dict) -> list[str]:
@@ -203,7 +208,7 @@ def paired_tables(s: dict) -> list[str]:
                   "|---:|" + "---|" * len(pairs)]
         first = next(iter(pairs.values()))
         for j, row in enumerate(first):
-            cells = [_diff(rows[j][key]) if key in rows[j] else "–" for rows in pairs.values()]
+            cells = [diff_text(rows[j][key]) if key in rows[j] else "–" for rows in pairs.values()]
             lines.append(f"| {100 * row['density']:.1f} | " + " | ".join(cells) + " |")
     return lines
 
