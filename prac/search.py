@@ -38,7 +38,7 @@ import torch
 
 from prac import cache, distributed, paths
 from prac.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
-from prac.config import Config, PruneConfig, digest, non_default, to_dict
+from prac.config import Config, PruneConfig, SelectConfig, digest, non_default, to_dict
 from prac.config_file import load_config
 from prac.curve import EARLY_STOP, Curve, cost as curve_cost
 from prac.engine import steps_for, train
@@ -73,7 +73,8 @@ def search_version(p: PruneConfig) -> int:
 def run_name(setup: Setup, prac_key: str) -> str:
     cfg = setup.cfg
     model = {"user_model": setup.model.id} if setup.model.user else cfg.model
-    h = digest("ticket", search_version(cfg.prune), prac_key, model, cfg.train, *named_prune(cfg.prune), cfg.select, cfg.seed)
+    h = digest("ticket", search_version(cfg.prune), prac_key, model, cfg.train, *named_prune(cfg.prune),
+               *named_select(cfg.select), cfg.seed)
     return f"{setup.model.name}-{cfg.select.subset}-{h[:12]}"
 
 
@@ -93,6 +94,16 @@ def named_prune(p) -> list:
     if p.search_pace == "adaptive" or p.search_cap is not None:  # a fixed pace without a cap computes what it did
         named["cap"] = p.search_cap
     return [plateau_spelled(dataclasses.replace(p, search_cap=default.search_cap)), named]
+
+
+def named_select(s: SelectConfig) -> list:
+    """The select settings that name a run. ``probe_fraction``'s default moved from 1 to 0.25,
+    so a run spells it out when its flip probe runs and samples (the probe of every sample
+    computes what it did before the field existed, and keeps its name and cached run); a run
+    that never probes (a random subset, full data, ``reprobe=none``) ignores it."""
+    probes = s.reprobe != "none" and s.subset == "prac"
+    base = [dataclasses.replace(s, probe_fraction=SelectConfig().probe_fraction)]  # not among its non-defaults
+    return base + [{"probe_fraction": s.probe_fraction}] if probes and s.probe_fraction < 1 else base
 
 
 def plateau_spelled(p: PruneConfig) -> dict:

@@ -262,3 +262,24 @@ def test_search_plateau_names_a_run_only_when_on_whatever_its_default(monkeypatc
     for q in (off, on):
         assert digest(*named_prune(flipped(**dataclasses.asdict(q)))) == names[q.search_plateau]
 
+
+
+def test_probe_fraction_names_a_run_only_when_its_probe_samples():
+    """A run whose flip probe sees every sample computes what runs did before
+    select.probe_fraction existed and keeps that name (and its cached run); the sampled
+    probe (the default) gets a name of its own; a run that never probes ignores the field."""
+    import dataclasses
+
+    from prac.config import SelectConfig, digest
+    from prac.search import named_select
+
+    s = load_config(None, []).select
+    every = dataclasses.replace(s, probe_fraction=1.0)
+    fields = [f for f in dataclasses.fields(SelectConfig) if f.name != "probe_fraction"]
+    before = dataclasses.make_dataclass("SelectConfig", [(f.name, f.type, f) for f in fields], frozen=True)
+    was = before(**{k: v for k, v in dataclasses.asdict(every).items() if k != "probe_fraction"})
+    assert s.probe_fraction == 0.25
+    assert digest(*named_select(every)) == digest(was)
+    assert digest(*named_select(s)) != digest(was)
+    for never in (dataclasses.replace(s, subset="random"), dataclasses.replace(s, reprobe="none")):
+        assert digest(*named_select(never)) == digest(*named_select(dataclasses.replace(never, probe_fraction=1.0)))
