@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import platform
-import math
 import statistics
 from pathlib import Path
 

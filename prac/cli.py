@@ -188,7 +188,8 @@ def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP
 
     Writes DIR/bench.json, DIR/bench.md and PNG plots (DIR defaults to artifacts/bench); with two
     or more seeds the report also gives PrAC minus each control paired by seed, with a 95 %
-    interval and whether it excludes 0 (ahead, behind, inside the noise). bench lth writes DIR/lth.json, lth.md and plots (DIR defaults to artifacts/lth).
+    interval and whether it excludes 0 (ahead, behind, inside the noise). bench lth writes
+    DIR/lth.json, lth.md and plots (DIR defaults to artifacts/lth).
 
     Data-parallel: `torchrun --nproc_per_node=K -m prac bench ...` (gloo on CPU, NCCL on GPU;
     train.batch_size is the global batch). bench speed measures one process and refuses torchrun."""
