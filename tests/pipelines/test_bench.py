@@ -117,7 +117,8 @@ def test_the_account_counts_every_pass(tmp_path, tiny_overrides):
         return len(x["curve"]) * n_val + n_test * (1 + (x["early_stop_step"] != x["curve"][-1]["step"]))
 
     c = r["compute"]
-    probe = 2 * n                                  # the refreshed flip probe predicts the training split twice
+    probe = 2 * round(cfg.select.probe_fraction * n)  # the refreshed flip probe predicts its share of the split twice
+    assert probe < 2 * n
     trained, last = r["rounds"][:-1], r["rounds"][-1]
     # a fine-tuning round is evaluated at its budget checks only, not at the curve's 20 points
     assert all(len(x["curve"]) == x["chunks"] >= 1 for x in trained[1:])
