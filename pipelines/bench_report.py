@@ -38,15 +38,18 @@ def difference(xs: list[float], ys: list[float]) -> dict:
     its std over seeds, and a 95 % Student-t interval of the mean. Pairing removes what both
     runs of a seed share (the dense network, the initial weights, the split), so it is the
     sharper test of whether two methods differ. ``verdict``: "ahead" or "behind" when the
-    interval excludes 0, "inside the noise" when it holds it, "one seed" when there is no
-    interval."""
+    interval excludes 0, "inside the noise" when it holds it; "one seed" when there is no
+    interval, and "two seeds: no verdict" with two, whose std is one difference of two
+    numbers (accuracies are counts of samples, so two seeds often differ by exactly the same
+    amount, and the interval collapses to a point)."""
     d = [x - y for x, y in zip(xs, ys, strict=True)]
     mean, std = _mean_std(d)
     if len(d) < 2:
         return {"mean": mean, "std": std, "ci95": None, "values": d, "verdict": "one seed"}
     half = float(scipy.stats.t.ppf(0.975, len(d) - 1)) * std / math.sqrt(len(d))
     lo, hi = mean - half, mean + half
-    verdict = "ahead" if lo > 0 else "behind" if hi < 0 else "inside the noise"
+    verdict = ("two seeds: no verdict" if len(d) == 2 else
+               "ahead" if lo > 0 else "behind" if hi < 0 else "inside the noise")
     return {"mean": mean, "std": std, "ci95": [lo, hi], "values": d, "verdict": verdict}
 
 
@@ -203,7 +206,7 @@ def paired_tables(s: dict) -> list[str]:
     lines = []
     for key, split in (("test_pp", "test"), ("val_pp", "validation")):
         lines += ["", f"PrAC minus each control on {split} accuracy, paired by seed (pp): mean [95 % t-interval over "
-                      "seeds]; *ahead* / *behind* when the interval excludes 0:", "",
+                      "seeds]; *ahead* / *behind* when the interval excludes 0 (three seeds or more):", "",
                   "| weights left % | " + " | ".join(f"vs {LABELS[m]}" for m in pairs) + " |",
                   "|---:|" + "---|" * len(pairs)]
         first = next(iter(pairs.values()))

@@ -23,8 +23,10 @@ def test_a_difference_that_changes_sign_across_seeds_is_inside_the_noise():
     d = difference([90.0, 91.0, 92.0], [90.5, 90.0, 92.2])
     assert d["ci95"][0] < 0 < d["ci95"][1] and d["verdict"] == "inside the noise"
     assert difference([90.0], [89.0]) == {"mean": 1.0, "std": 0.0, "ci95": None, "values": [1.0], "verdict": "one seed"}
+    two = difference([90.0, 91.0], [89.5, 90.5])           # the same +0.5 on both seeds: std 0
+    assert two["ci95"] == [0.5, 0.5] and two["verdict"] == "two seeds: no verdict"
     with pytest.raises(ValueError):  # a seed missing on one side is an error, not a shorter pairing
-        difference([90.0, 91.0], [90.0])
+        difference([90.0, 91.0, 92.0], [90.0, 91.0])
 
 
 def _seed(accs: dict[str, list]) -> dict:
