@@ -306,11 +306,11 @@ class SelectConfig:
     reprobe: str = field(default="refresh", metadata={"help": "repeat the flip probe on the current ticket every round: none; "
                                                           "union (add its flips, cumulative, as the paper's code); "
                                                           "refresh (hard-to-memorize + the latest flips only)"})
-    probe_fraction: float = field(default=0.25, metadata={"help": "the share of the training split each round's "
-                                                                "flip probe predicts (select.reprobe): a fresh random "
-                                                                "sample every round; 1: all of it (the same tickets "
-                                                                "within noise and steps, at a quarter of the probe's "
-                                                                "cost, docs/trust.md)"})
+    probe_fraction: float = field(default=0.5, metadata={"help": "the share of the training split each round's "
+                                                               "flip probe predicts (select.reprobe): a fresh random "
+                                                               "sample every round; 1: all of it. Tickets tie from "
+                                                               "0.25 to 1; a smaller share costs less time and a "
+                                                               "few more steps (docs/trust.md)"})
     learned_mse: float | None = field(default=None, metadata={"help": "regression (float targets) only: a sample is "
                                                                       "learned (correct) while its squared error, mean "
                                                                       "over outputs, is below this; set it a few times "

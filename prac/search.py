@@ -97,7 +97,7 @@ def named_prune(p) -> list:
 
 
 def named_select(s: SelectConfig) -> list:
-    """The select settings that name a run. ``probe_fraction``'s default moved from 1 to 0.25,
+    """The select settings that name a run. ``probe_fraction``'s default moved from 1 to 0.5,
     so a run spells it out when its flip probe runs and samples (the probe of every sample
     computes what it did before the field existed, and keeps its name and cached run); a run
     that never probes (a random subset, full data, ``reprobe=none``) ignores it."""

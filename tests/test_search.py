@@ -278,7 +278,7 @@ def test_probe_fraction_names_a_run_only_when_its_probe_samples():
     fields = [f for f in dataclasses.fields(SelectConfig) if f.name != "probe_fraction"]
     before = dataclasses.make_dataclass("SelectConfig", [(f.name, f.type, f) for f in fields], frozen=True)
     was = before(**{k: v for k, v in dataclasses.asdict(every).items() if k != "probe_fraction"})
-    assert s.probe_fraction == 0.25
+    assert s.probe_fraction == 0.5
     assert digest(*named_select(every)) == digest(was)
     assert digest(*named_select(s)) != digest(was)
     for never in (dataclasses.replace(s, subset="random"), dataclasses.replace(s, reprobe="none")):
