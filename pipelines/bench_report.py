@@ -209,9 +209,10 @@ def paired_tables(s: dict) -> list[str]:
                       "seeds]; *ahead* / *behind* when the interval excludes 0 (three seeds or more):", "",
                   "| weights left % | " + " | ".join(f"vs {LABELS[m]}" for m in pairs) + " |",
                   "|---:|" + "---|" * len(pairs)]
-        first = next(iter(pairs.values()))
-        for j, row in enumerate(first):
-            cells = [diff_text(rows[j][key]) if key in rows[j] else "–" for rows in pairs.values()]
+        by_round = {m: {r["round"]: r for r in rows} for m, rows in pairs.items()}
+        for row in next(iter(pairs.values())):
+            cells = [diff_text(rows[row["round"]][key]) if key in rows.get(row["round"], {}) else "–"
+                     for rows in by_round.values()]
             lines.append(f"| {100 * row['density']:.1f} | " + " | ".join(cells) + " |")
     return lines
 

@@ -141,7 +141,17 @@ def resumable(rdir) -> tuple[Config, cache.Entry, Path]:
         raise PracError(f"{rdir} is a run of a model of your own ({started['network']['model']}); resume it from "
                         "Python by calling prac.find_ticket again with the same arguments")
     root = rdir.resolve().parent.parent  # <root>/runs/<run>
-    return load_config(None, [], base=started["config"]), cache.resolve(root, started["prac_key"]), root
+    return load_config(None, [], base=as_started(started["config"])), cache.resolve(root, started["prac_key"]), root
+
+
+# Settings added after runs were started, with the value a run.json without them ran on
+# (not today's default): a resumed run continues what it was doing, under its own name.
+ADDED_SINCE = {"select": {"probe_fraction": 1.0}}
+
+
+def as_started(config: dict) -> dict:
+    """A run.json's config with every setting it predates set to what it ran on."""
+    return {**config, **{group: {**fields, **config.get(group, {})} for group, fields in ADDED_SINCE.items()}}
 
 
 class Run:

@@ -76,6 +76,7 @@ def test_reprobe_modes_shape_the_subset(built, mode):
 @pytest.mark.parametrize("fraction", [1.0, 0.25])
 def test_a_sampled_flip_probe_predicts_its_share_and_adds_only_what_it_predicted(built, monkeypatch, fraction):
     from prac import search as search_module
+    from prac.validate import round_seed
     cfg, entry, root = built
     seen = []
 
@@ -89,10 +90,11 @@ def test_a_sampled_flip_probe_predicts_its_share_and_adds_only_what_it_predicted
     n = len(from_config(c).data.y_train)
     sizes = [x["subset_size"] for x in search(c, entry, root)["rounds"][1:]]
     assert seen == [round(fraction * n)] * 2              # rounds 1 and 2 are probed; the last is not
-    if fraction == 1:
-        assert sizes[1:] == [n, n]                        # every sample flipped and joined the pool
-    else:                                                 # only the probed quarter could join it
-        assert entry.meta["prac_size"] < sizes[1] <= entry.meta["prac_size"] + seen[0] < n
+    # round 2 trains on the set and round 1's probed samples, by their indices in the training split
+    drawn = torch.randperm(n, generator=torch.Generator().manual_seed(round_seed(c.seed, 40_001)))[:seen[0]]
+    probed = torch.arange(n) if fraction == 1 else drawn
+    assert sizes[1] == len(torch.unique(torch.cat([entry.stats()["index"].long(), probed])))
+    assert sizes[1] == n if fraction == 1 else sizes[1] < n
 
 
 def test_a_set_built_before_a_config_field_existed_still_serves_its_dense_run(built):
@@ -283,3 +285,28 @@ def test_probe_fraction_names_a_run_only_when_its_probe_samples():
     assert digest(*named_select(s)) != digest(was)
     for never in (dataclasses.replace(s, subset="random"), dataclasses.replace(s, reprobe="none")):
         assert digest(*named_select(never)) == digest(*named_select(dataclasses.replace(never, probe_fraction=1.0)))
+
+
+def test_a_run_started_before_probe_fraction_existed_resumes_with_the_probe_it_ran_on(built):
+    """run.json of a run started with the full probe holds no probe_fraction: --resume must
+    continue that run (probe of every sample, its old name), not start a half-probe one."""
+    import dataclasses
+    import json
+
+    from prac.config import to_dict
+    from prac.search import resumable, run_name
+
+    cfg, entry, root = built
+    for saved, expected in ((None, 1.0), (0.5, 0.5)):
+        config = to_dict(cfg)
+        config["select"].pop("probe_fraction")
+        if saved is not None:
+            config["select"]["probe_fraction"] = saved
+        rdir = root / "runs" / f"started-{saved}"
+        rdir.mkdir(parents=True)
+        (rdir / "run.json").write_text(json.dumps({"prac_key": entry.key, "config": config, "network": {}}))
+        resumed, _, _ = resumable(rdir)
+        assert resumed.select.probe_fraction == expected
+    old = resumable(root / "runs" / "started-None")[0]
+    full = dataclasses.replace(cfg, select=dataclasses.replace(cfg.select, probe_fraction=1.0))
+    assert run_name(from_config(old), entry.key) == run_name(from_config(full), entry.key)
