@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from pipelines.bench import run_bench
-from pipelines.bench_report import diff_text, difference
+from pipelines.bench_report import diff_text, round_difference
 from prac.config_file import load_config
 
 
@@ -81,13 +81,8 @@ def against_first(rows: dict[str, dict]) -> str:
         by_round = {r["round"]: r for r in _evaluated(rows[name]["methods"][method])}
         cells = []
         for i, base in ref.items():
-            r = by_round.get(i)
-            if r is None or r.get("val_acc_values") is None or base.get("val_acc_values") is None:
-                cells.append("–")
-                continue
-            d = [difference([100 * x for x in r[k]], [100 * x for x in base[k]])
-                 for k in ("val_acc_values", "test_acc_values")]
-            cells.append(" / ".join(diff_text(x) for x in d))
+            d = [None if i not in by_round else round_difference(by_round[i], base, split) for split in ("val", "test")]
+            cells.append("–" if None in d else " / ".join(diff_text(x) for x in d))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -53,19 +53,24 @@ def difference(xs: list[float], ys: list[float]) -> dict:
     return {"mean": mean, "std": std, "ci95": [lo, hi], "values": d, "verdict": verdict}
 
 
-def paired(per_seed: list[dict], a: str, b: str) -> list[dict]:
-    """Method ``a`` minus method ``b`` at every round both retrained on every seed (test
-    and validation accuracy, pp; ``difference``)."""
+def round_difference(a: dict, b: dict, split: str) -> dict | None:
+    """Summarised round ``a`` minus round ``b`` on ``split`` ("test" or "val") accuracy,
+    paired by seed, in pp (``difference``); None where either lacks per-seed values."""
+    xs, ys = a.get(f"{split}_acc_values"), b.get(f"{split}_acc_values")
+    return None if xs is None or ys is None else difference([100 * x for x in xs], [100 * y for y in ys])
+
+
+def paired(methods: dict, a: str, b: str) -> list[dict]:
+    """Method ``a`` minus method ``b`` (summarised) at every round both retrained on every
+    seed: test and validation accuracy, pp (``round_difference``)."""
     out = []
-    n_rounds = min(len(s[m]["rounds"]) for s in per_seed for m in (a, b))
-    for i in range(1, n_rounds):
-        rows = [(s[a]["rounds"][i], s[b]["rounds"][i]) for s in per_seed]
-        if any(x["test_acc"] is None or y["test_acc"] is None for x, y in rows):
+    for ra, rb in list(zip(methods[a]["rounds"], methods[b]["rounds"]))[1:]:
+        test = round_difference(ra, rb, "test")
+        if test is None:
             continue
-        row = {"round": i, "density": statistics.fmean(x["density"] for x, _ in rows),
-               "test_pp": difference([100 * x["test_acc"] for x, _ in rows], [100 * y["test_acc"] for _, y in rows])}
-        if all(x.get("val_acc") is not None and y.get("val_acc") is not None for x, y in rows):
-            row["val_pp"] = difference([100 * x["val_acc"] for x, _ in rows], [100 * y["val_acc"] for _, y in rows])
+        row = {"round": ra["round"], "density": ra["density"], "test_pp": test}
+        if (val := round_difference(ra, rb, "val")) is not None:
+            row["val_pp"] = val
         out.append(row)
     return out
 
@@ -116,7 +121,7 @@ def summarise(per_seed: list[dict]) -> dict:
             "parity_gap_pp": max(gaps) if gaps else None,
         })
         # PrAC minus each control, paired by seed, at every round both retrained (> 0: PrAC is better)
-        out["paired"] = {m: paired(per_seed, "prac", m) for m in ("full", "random", "matched") if m in methods}
+        out["paired"] = {m: paired(methods, "prac", m) for m in ("full", "random", "matched") if m in methods}
         # > 0: PrAC beats the control at the sparsest round
         for other, name in (("random", "random_subset_gap_pp"), ("matched", "matched_gap_pp"), ("reinit", "reinit_gap_pp")):
             if other in methods:

@@ -29,15 +29,18 @@ def test_a_difference_that_changes_sign_across_seeds_is_inside_the_noise():
         difference([90.0, 91.0, 92.0], [90.0, 91.0])
 
 
-def _seed(accs: dict[str, list]) -> dict:
-    return {m: {"rounds": [{"density": 0.8 ** i, "test_acc": a, "val_acc": a} for i, a in enumerate(xs)]}
-            for m, xs in accs.items()}
+def _summarised(per_seed: dict[str, list[list]]) -> dict:
+    """Methods as ``summarise`` gives them: each round's per-seed accuracies (None where a
+    round was not retrained)."""
+    return {m: {"rounds": [{"round": i, "density": 0.8 ** i, "test_acc_values": None if None in accs else accs,
+                            "val_acc_values": None if None in accs else accs}
+                           for i, accs in enumerate(zip(*seeds))]} for m, seeds in per_seed.items()}
 
 
 def test_paired_rows_cover_the_rounds_both_methods_retrained_and_reach_the_markdown():
-    per_seed = [_seed({"prac": [0.9, 0.88, None, 0.85], "full": [0.9, 0.89, 0.88, 0.87]}),
-                _seed({"prac": [0.92, 0.90, None, 0.86], "full": [0.92, 0.90, 0.89, 0.87]})]
-    rows = paired(per_seed, "prac", "full")
+    methods = _summarised({"prac": [[0.9, 0.88, None, 0.85], [0.92, 0.90, None, 0.86]],
+                           "full": [[0.9, 0.89, 0.88, 0.87], [0.92, 0.90, 0.89, 0.87]]})
+    rows = paired(methods, "prac", "full")
     assert [r["round"] for r in rows] == [1, 3]               # round 0 is shared, round 2 not retrained
     assert rows[1]["test_pp"]["values"] == pytest.approx([-2.0, -1.0])
     s = {"config": {"model": {"name": "m"}, "dataset": {"kind": "d"}}, "seeds": [0, 1], "hardware": "h",
