@@ -62,10 +62,10 @@ from prac import cache
 from prac.config import digest
 from prac.config_file import load_config
 from prac.engine import evaluate_mse
-from prac.search import SEARCH_VERSION
 from prac.data.planted import PlantedTask, make_task, strong_metric_calibrated
 from prac.errors import PracError
 from prac.models.planted import TASKS
+from prac.naming import SEARCH_VERSION
 from prac.progress import say
 from prac.prune import Masks
 from prac.setup import Setup, from_arrays, state_of

@@ -38,11 +38,12 @@ import torch
 
 from prac import cache, distributed, paths
 from prac.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
-from prac.config import Config, PruneConfig, SelectConfig, digest, non_default, to_dict
+from prac.config import Config, to_dict
 from prac.config_file import load_config
 from prac.curve import EARLY_STOP, Curve, cost as curve_cost
 from prac.engine import steps_for, train
 from prac.errors import PracError
+from prac.naming import as_started, run_name
 from prac.progress import say
 from prac.prune import Masks, density, full_masks, pull_back, round_masks
 from prac.report import account_for, build_forwards, forwards, write_report
@@ -58,62 +59,6 @@ CHECKPOINT = "checkpoint.safetensors"  # the newest state of an unfinished run
 TICKET = "ticket.safetensors"          # the chosen ticket: mask.<name> and rewind.<name>
 TRAINED = "trained.safetensors"        # the chosen ticket after its full-data retrain
 HISTORY = "masks.safetensors"          # every round's masks: round<r>.<name>
-
-# Bumped whenever the search's code changes what a configuration computes, so that a
-# cached run from older code is never served as this code's result.
-SEARCH_VERSION = 9  # 9: a fine-tuning search's last round is not trained (8: validation curves in every round)
-
-
-def search_version(p: PruneConfig) -> int:
-    """The search code's version for a run: a rewinding search (full-data IMP among them)
-    computes what version 8 did, so it keeps its name and its cached runs."""
-    return SEARCH_VERSION if p.search == "finetune" else 8
-
-
-def run_name(setup: Setup, prac_key: str) -> str:
-    cfg = setup.cfg
-    model = {"user_model": setup.model.id} if setup.model.user else cfg.model
-    h = digest("ticket", search_version(cfg.prune), prac_key, model, cfg.train, *named_prune(cfg.prune),
-               *named_select(cfg.select), cfg.seed)
-    return f"{setup.model.name}-{cfg.select.subset}-{h[:12]}"
-
-
-def named_prune(p) -> list:
-    """The prune settings that name a run. The search's defaults moved after version 8 (pace
-    fixed with one extra budget and magnitude pruning, then three extra budgets and the
-    same-sign criterion), so a run's digest spells those settings out: a run cached under
-    the old defaults is never served for the new ones. Plain IMP by magnitude, and a fixed
-    pace without ``search_cap``, compute what they did before those fields existed and keep
-    their names (and their cached runs); the adaptive pace was capped at 1 before.
-    ``search_plateau`` appears in a name only when it is on (and a round can be extended),
-    whatever its default: a run without it computes what runs did before it existed."""
-    default = PruneConfig()
-    if p.search_budget is None and p.criterion == "magnitude":  # no budget: no cap either
-        return [plateau_spelled(dataclasses.replace(p, criterion=default.criterion, search_cap=default.search_cap))]
-    named = {"pace": p.search_pace, "extend": p.search_extend, "criterion": p.criterion}
-    if p.search_pace == "adaptive" or p.search_cap is not None:  # a fixed pace without a cap computes what it did
-        named["cap"] = p.search_cap
-    return [plateau_spelled(dataclasses.replace(p, search_cap=default.search_cap)), named]
-
-
-def named_select(s: SelectConfig) -> list:
-    """The select settings that name a run. ``probe_fraction``'s default moved from 1 to 0.5,
-    so a run spells it out when its flip probe runs and samples (the probe of every sample
-    computes what it did before the field existed, and keeps its name and cached run); a run
-    that never probes (a random subset, full data, ``reprobe=none``) ignores it."""
-    probes = s.reprobe != "none" and s.subset == "prac"
-    base = [dataclasses.replace(s, probe_fraction=SelectConfig().probe_fraction)]  # not among its non-defaults
-    return base + [{"probe_fraction": s.probe_fraction}] if probes and s.probe_fraction < 1 else base
-
-
-def plateau_spelled(p: PruneConfig) -> dict:
-    """``p``'s non-default fields, with ``search_plateau`` only when it is on and can extend a
-    round (with ``search_extend=0``, plain IMP among them, it changes nothing)."""
-    out = non_default(dataclasses.replace(p, search_plateau=PruneConfig().search_plateau))
-    if p.search_plateau and p.search_extend > 0:
-        out["search_plateau"] = True
-    return out
-
 
 def subset_for(cfg: Config, stats: dict[str, torch.Tensor], labels: torch.Tensor, size: int | None) -> torch.Tensor:
     """The first round's training subset: the PrAC set (or, with ``select.size=budget``, the
@@ -142,16 +87,6 @@ def resumable(rdir) -> tuple[Config, cache.Entry, Path]:
                         "Python by calling prac.find_ticket again with the same arguments")
     root = rdir.resolve().parent.parent  # <root>/runs/<run>
     return load_config(None, [], base=as_started(started["config"])), cache.resolve(root, started["prac_key"]), root
-
-
-# Settings added after runs were started, with the value a run.json without them ran on
-# (not today's default): a resumed run continues what it was doing, under its own name.
-ADDED_SINCE = {"select": {"probe_fraction": 1.0}}
-
-
-def as_started(config: dict) -> dict:
-    """A run.json's config with every setting it predates set to what it ran on."""
-    return {**config, **{group: {**fields, **config.get(group, {})} for group, fields in ADDED_SINCE.items()}}
 
 
 class Run:

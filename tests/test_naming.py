@@ -1,0 +1,76 @@
+"""What names a run: a setting is spelled out when it changes what the run computes."""
+
+from prac.config_file import load_config
+
+
+def test_a_budgeted_run_is_named_by_its_pace_and_criterion_and_plain_imp_keeps_its_name():
+    import dataclasses
+
+    from prac.config import PruneConfig, digest
+    from prac.naming import named_prune
+
+    p = load_config(None, []).prune
+    old_defaults = dataclasses.replace(p, search_extend=1, criterion="magnitude")
+    assert digest(*named_prune(p)) != digest(*named_prune(old_defaults))
+    uncapped = dataclasses.replace(p, search_plateau=False)  # no cap (the default), no plateau stop
+    assert digest(*named_prune(dataclasses.replace(p, search_cap=2.5))) != digest(*named_prune(uncapped))
+    # an uncapped fixed pace computes what the search did before the cap existed, and keeps the
+    # name it had then, when PruneConfig had no search_cap (nor search_plateau) field
+    new = ("search_cap", "search_plateau")
+    before = dataclasses.make_dataclass("PruneConfig", [(f.name, f.type, f) for f in dataclasses.fields(PruneConfig)
+                                                         if f.name not in new], frozen=True)
+    was = before(**{k: v for k, v in dataclasses.asdict(uncapped).items() if k not in new})
+    assert digest(*named_prune(uncapped)) == digest(was, {"pace": "fixed", "extend": 3, "criterion": "same_sign"})
+    imp = dataclasses.replace(p, search="rewind", search_budget=None, search_extend=0, criterion="magnitude")
+    # what plain IMP by magnitude was named before the criterion existed: the criterion left out
+    assert digest(*named_prune(imp)) == digest(dataclasses.replace(imp, criterion=PruneConfig().criterion))
+    assert digest(*named_prune(imp)) != digest(*named_prune(dataclasses.replace(imp, criterion="same_sign")))
+    assert digest(*named_prune(dataclasses.replace(imp, search_cap=None))) == digest(*named_prune(imp))  # no budget, no cap
+
+
+def test_search_plateau_names_a_run_only_when_on_whatever_its_default(monkeypatch):
+    """Runs without the plateau stop compute what runs did before the field existed and keep
+    those names (and cached runs); runs with it keep theirs when the default changes."""
+    import dataclasses
+
+    import prac.naming
+    from prac.config import PruneConfig, digest
+    from prac.naming import named_prune
+
+    p = load_config(None, []).prune
+    off, on = dataclasses.replace(p, search_plateau=False), dataclasses.replace(p, search_plateau=True)
+    fields = dataclasses.fields(PruneConfig)
+    before = dataclasses.make_dataclass("PruneConfig", [(f.name, f.type, f) for f in fields
+                                                         if f.name != "search_plateau"], frozen=True)
+    was = before(**{k: v for k, v in dataclasses.asdict(off).items() if k != "search_plateau"})
+    assert digest(*named_prune(off)) == digest(was, named_prune(off)[1])
+    assert digest(*named_prune(on)) != digest(*named_prune(off))
+    names = {q.search_plateau: digest(*named_prune(q)) for q in (off, on)}
+    flipped = dataclasses.make_dataclass("PruneConfig", [
+        (f.name, f.type, dataclasses.field(default=not f.default, metadata=f.metadata) if f.name == "search_plateau"
+         else f) for f in fields], frozen=True)
+    monkeypatch.setattr(prac.naming, "PruneConfig", flipped)
+    for q in (off, on):
+        assert digest(*named_prune(flipped(**dataclasses.asdict(q)))) == names[q.search_plateau]
+
+
+
+def test_probe_fraction_names_a_run_only_when_its_probe_samples():
+    """A run whose flip probe sees every sample computes what runs did before
+    select.probe_fraction existed and keeps that name (and its cached run); the sampled
+    probe (the default) gets a name of its own; a run that never probes ignores the field."""
+    import dataclasses
+
+    from prac.config import SelectConfig, digest
+    from prac.naming import named_select
+
+    s = load_config(None, []).select
+    every = dataclasses.replace(s, probe_fraction=1.0)
+    fields = [f for f in dataclasses.fields(SelectConfig) if f.name != "probe_fraction"]
+    before = dataclasses.make_dataclass("SelectConfig", [(f.name, f.type, f) for f in fields], frozen=True)
+    was = before(**{k: v for k, v in dataclasses.asdict(every).items() if k != "probe_fraction"})
+    assert s.probe_fraction == 0.5
+    assert digest(*named_select(every)) == digest(was)
+    assert digest(*named_select(s)) != digest(was)
+    for never in (dataclasses.replace(s, subset="random"), dataclasses.replace(s, reprobe="none")):
+        assert digest(*named_select(never)) == digest(*named_select(dataclasses.replace(never, probe_fraction=1.0)))
