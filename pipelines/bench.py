@@ -52,7 +52,9 @@ def with_changes(cfg: Config, **groups) -> Config:
 def method_config(cfg: Config, method: str, prac_fraction: float) -> Config:
     base = cfg.prune.search_epochs or cfg.train.epochs
     if method == "full":  # plain IMP: every round trains the full split for train.epochs, rewinding
-        return with_changes(cfg, select={"subset": "full", "scale_epochs": True, "reprobe": "none", "size": "all"},
+        # its dense round trains train.epochs in full even beside a shortened build (select.dense_fraction)
+        return with_changes(cfg, select={"subset": "full", "scale_epochs": True, "reprobe": "none", "size": "all",
+                                         "dense_fraction": 1.0},
                             prune={"search": "rewind", "search_epochs": None, "early_bird": False,
                                    "search_lr": None, "search_schedule": None, "search_budget": None,
                                    "search_extend": 0, "distill": 0.0, "criterion": "magnitude",

@@ -51,9 +51,11 @@ def prac_key(setup: Setup) -> str:
     model as the hash of its structure and initial weights."""
     cfg = setup.cfg
     model = {"user_model": setup.model.id} if setup.model.user else cfg.model
-    # select.learned_mse shapes a regression set; left out when unset, so older keys stay valid
+    # select.learned_mse shapes a regression set, select.dense_fraction the dense run; each is left out at
+    # its default, so older keys stay valid
     rule = {"threshold": cfg.select.threshold,
-            **({} if cfg.select.learned_mse is None else {"learned_mse": cfg.select.learned_mse})}
+            **({} if cfg.select.learned_mse is None else {"learned_mse": cfg.select.learned_mse}),
+            **({} if cfg.select.dense_fraction == 1 else {"dense_fraction": cfg.select.dense_fraction})}
     return digest("prac-set", setup.data.fingerprint, model, cfg.train, cfg.seed, rule, probe_settings(cfg))
 
 
@@ -116,10 +118,11 @@ def dense_run(setup: Setup, model, t: dict, tracker: ForgettingTracker, init: di
     cfg = setup.cfg
     snap = Snapshot(cfg.prune.rewind_step)
     n = setup.data.train_size
-    curve = Curve(t, steps_for(cfg.train.epochs, n, cfg.train.batch_size), cfg.train.eval_every, cfg.train.eval_test,
+    epochs = dense_epochs(cfg)
+    curve = Curve(t, steps_for(epochs, n, cfg.train.batch_size), cfg.train.eval_every, cfg.train.eval_test,
                   cfg.train.precision, setup.learned_mse)
     stats = train(model, t["x_train"], t["y_train"], torch.arange(n), cfg.train,
-                  epochs=cfg.train.epochs, seed=cfg.seed, listeners=[tracker, snap, curve], progress=progress,
+                  epochs=epochs, seed=cfg.seed, listeners=[tracker, snap, curve], progress=progress,
                   label=f"dense {setup.model.name}", checkpoint=lambda state: save_checkpoint(ckpt, {"train": state}),
                   resume=None if saved is None else saved["train"], learned_mse=setup.learned_mse)
     if cfg.prune.rewind_step > stats.steps:
@@ -128,6 +131,12 @@ def dense_run(setup: Setup, model, t: dict, tracker: ForgettingTracker, init: di
                         "lower it")
     return stats, init if cfg.prune.rewind_step == 0 else snap.state, {**curve.finish(model, stats.steps),
                                                                           "evaluated": curve.evaluated()}
+
+
+def dense_epochs(cfg: Config) -> float:
+    """The build's dense run length: ``select.dense_fraction`` of ``train.epochs`` (the lr
+    schedule spans the shorter run, so it still anneals)."""
+    return cfg.train.epochs * cfg.select.dense_fraction
 
 
 def describe(setup: Setup, key: str, tracker: ForgettingTracker, flipped: torch.Tensor, index: torch.Tensor,

@@ -311,6 +311,13 @@ class SelectConfig:
                                                                "sample every round; 1: all of it. Tickets tie from "
                                                                "0.25 to 1; a smaller share costs less time and a "
                                                                "few more steps (docs/trust.md)"})
+    dense_fraction: float = field(default=1.0, metadata={"help": "the share of train.epochs the PrAC build's dense "
+                                                              "run trains (its lr schedule compressed to that "
+                                                              "length); the search starts from it, full-data IMP "
+                                                              "keeps train.epochs. 0.5 saves half the dense round "
+                                                              "with the same tickets, but the dense network (the "
+                                                              "winning-ticket reference) is undertrained "
+                                                              "(docs/trust.md)"})
     learned_mse: float | None = field(default=None, metadata={"help": "regression (float targets) only: a sample is "
                                                                       "learned (correct) while its squared error, mean "
                                                                       "over outputs, is below this; set it a few times "
@@ -326,6 +333,9 @@ class SelectConfig:
         if not 0 < self.probe_fraction <= 1:
             raise PracError(f"select.probe_fraction={self.probe_fraction} must be a fraction in (0, 1]; use e.g. "
                             "0.25 (a quarter of the training split per round), or 1 for all of it")
+        if not 0 < self.dense_fraction <= 1:
+            raise PracError(f"select.dense_fraction={self.dense_fraction} must be a fraction in (0, 1] of train.epochs; "
+                            "use e.g. 0.5, or 1 for the full dense run")
         if self.reprobe not in ("none", "union", "refresh"):
             raise PracError(f"select.reprobe '{self.reprobe}' is unknown; use none, union or refresh")
         if self.size not in ("all", "budget"):

@@ -94,7 +94,7 @@ def markdown(r: dict) -> str:
         f"- subset: {r['subset']} — {r.get('subset_size', r['prac_size']):,} of {r['train_size']:,} training samples "
         f"({100 * r.get('subset_size', r['prac_size']) / r['train_size']:.1f} %); PrAC set {r['prac_key'][:12]} "
         f"({r['prac_size']:,} samples) built with {r['source_model']}",
-        f"- dense network: test accuracy {_pct(r['dense_test_acc'])} %",
+        f"- dense network: test accuracy {_pct(r['dense_test_acc'])} %{short_dense(r)}",
         ticket_line(r),
         f"- optimizer steps of the search: {r['steps_total']:,} (round 0 {r['dense_steps']:,}"
         f"{'' if r['dense_reused'] else ', on the subset; plus the build ' + format(r['build_steps'], ',')}) against "
@@ -128,6 +128,16 @@ def markdown(r: dict) -> str:
         lines.append(f"| {c['round']} | {100 * c['density']:.2f} | {_pct(c['val_acc'])} | {_pct(c['test_acc'])} "
                      f"| {c['steps']:,} | {c.get('early_stop_step', '–')} | {_pct(c.get('early_stop_test_acc'))} |")
     return "\n".join(lines) + "\n"
+
+
+def short_dense(r: dict) -> str:
+    """A warning after the dense line when the build's dense run was shortened: the winning
+    test compares with it, and a ticket's retrain runs all of train.epochs."""
+    f = r["config"]["select"].get("dense_fraction", 1.0)  # reports written before the field existed
+    if f == 1 or not r["dense_reused"]:
+        return ""
+    return (f", after {f:g} of train.epochs (select.dense_fraction): an undertrained reference, while every "
+            "ticket is retrained for all of them")
 
 
 def ticket_line(r: dict) -> str:

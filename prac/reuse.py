@@ -25,6 +25,15 @@ def same_architecture(setup: Setup, meta: dict) -> bool:
     return load_config(None, [], base=meta["config"]).model == setup.cfg.model
 
 
+def own_dense_round(setup: Setup, meta: dict) -> bool:
+    """Whether a run of the set's architecture trains its own dense round 0 instead of taking
+    the set's: full-data IMP (the whole split, ``select.dense_fraction=1``) beside a set whose
+    dense run was shortened. Its rounds are the baseline, so they start from the full run."""
+    cfg = setup.cfg
+    built = load_config(None, [], base=meta["config"]).select.dense_fraction
+    return built != 1 and cfg.select.dense_fraction == 1 and cfg.select.subset == "full"
+
+
 def reuse_problem(setup: Setup, meta: dict) -> str | None:
     """Why ``setup`` cannot use the set ``meta`` describes, or None. The set fixes its
     selection (threshold, probe) for every search; with the same architecture its dense
@@ -43,8 +52,12 @@ def reuse_problem(setup: Setup, meta: dict) -> str | None:
                     "with the new value")
     if not same_architecture(setup, meta):
         return None  # another architecture: its round 0 trains on the subset (transfer)
+    if own_dense_round(setup, meta):
+        return None  # full-data IMP beside a shortened dense run: it trains its own round 0
     changed = [k for k, a, b in (("seed", built.seed, cfg.seed), ("train.*", built.train, cfg.train),
-                                 ("prune.rewind_step", built.prune.rewind_step, cfg.prune.rewind_step)) if a != b]
+                                 ("prune.rewind_step", built.prune.rewind_step, cfg.prune.rewind_step),
+                                 ("select.dense_fraction", built.select.dense_fraction, cfg.select.dense_fraction))
+               if a != b]
     if changed:
         return (f"PrAC set {meta['key'][:12]} holds the dense run of seed={built.seed} with its own training recipe, "
                 f"and this run changes {', '.join(changed)}; the set's dense run is round 0 of every search with "

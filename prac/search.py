@@ -48,7 +48,7 @@ from prac.progress import say
 from prac.prune import Masks, density, full_masks, pull_back, round_masks
 from prac.report import account_for, build_forwards, forwards, write_report
 from prac.select import budget_subset, hardness, prune_flips, random_indices
-from prac.reuse import check_same_data, reuse_problem, same_architecture, teacher_logits
+from prac.reuse import check_same_data, own_dense_round, reuse_problem, same_architecture, teacher_logits
 from prac.rounds import evaluate_pruned, train_round
 from prac.setup import Setup, Snapshot, state_of
 from prac.store import read_json, save_tensors, write_json
@@ -270,9 +270,11 @@ def find_ticket(setup: Setup, entry: cache.Entry, out=None, progress=None) -> di
 
 def round_zero(run: Run, model) -> None:
     """The dense round: the set's cached dense run when it is this run's, else a dense
-    training on the subset (another architecture, or another training recipe)."""
+    training on the subset (another architecture, or full-data IMP beside a shortened
+    dense run, ``prac.reuse.own_dense_round``)."""
     cfg, entry, state = run.cfg, run.entry, run.state
-    if same_architecture(run.setup, entry.meta):  # reuse_problem() made sure seed and training agree
+    # reuse_problem() made sure seed and training agree
+    if same_architecture(run.setup, entry.meta) and not own_dense_round(run.setup, entry.meta):
         weights = entry.dense()
         d = entry.meta["dense"]
         state.update(init={k[5:]: v for k, v in weights.items() if k.startswith("init.")},
@@ -291,8 +293,11 @@ def round_zero(run: Run, model) -> None:
         # the dense run's epochs scaled like a round's, at the search's lr: round 0 is part of the search
         epochs = run.scaled_epochs(len(run.initial), cfg.train.epochs)
         curve = run.curve(steps_for(epochs, len(run.initial), cfg.train.batch_size))
+        # full-data IMP's own round 0 draws the build's data order, so it is the dense run a full-length
+        # build would have made: its rounds do not depend on select.dense_fraction
+        seed = cfg.seed if own_dense_round(run.setup, entry.meta) else round_seed(cfg.seed, 0)
         st = train(model, t["x_train"], t["y_train"], run.initial, run.search_train, epochs=epochs,
-                   seed=round_seed(cfg.seed, 0), listeners=[snap, curve], progress=run.progress,
+                   seed=seed, listeners=[snap, curve], progress=run.progress,
                    label="round 0 (dense)", checkpoint=lambda s: run.checkpoint(train=s), resume=run.take_resume(),
                    teacher=run.teacher, learned_mse=run.setup.learned_mse)
         if p.rewind_step > st.steps:

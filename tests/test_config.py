@@ -57,6 +57,8 @@ def test_overrides_beat_the_file_and_lists_become_tuples(tmp_path):
     ("prune:\n  partial_rewind: 1.5\n", "prune.partial_rewind=1.5 must be a fraction"),
     ("select:\n  probe_fraction: 0\n", "select.probe_fraction=0"),
     ("select:\n  probe_fraction: 1.5\n", "select.probe_fraction=1.5"),
+    ("select:\n  dense_fraction: 0\n", "select.dense_fraction=0"),
+    ("select:\n  dense_fraction: 1.5\n", "select.dense_fraction=1.5"),
 ])
 def test_bad_configs_are_one_line_errors(tmp_path, text, words):
     f = tmp_path / "bad.yaml"

@@ -47,6 +47,31 @@ def test_a_set_is_refused_on_other_data(built):
 
 
 
+def test_full_data_imp_beside_a_shortened_dense_run_trains_its_own_full_round_0(tmp_path, tiny_overrides):
+    from pipelines.bench import method_config
+
+    # seed 1: seed 0's round-0 data order happens to be the build's (round_seed(0, 0) == 0)
+    cfg = load_config(None, tiny_overrides + ["seed=1", "select.dense_fraction=0.5"])
+    entry = build_prac(from_config(cfg), tmp_path)
+    r = search(cfg, entry, tmp_path)
+    assert r["rounds"][0]["steps"] == entry.meta["dense"]["steps"] == 38    # the search starts from the short run
+    assert r["baseline_steps_total"] == 3 * 76                               # savings still against full IMP
+    says = "after 0.5 of train.epochs (select.dense_fraction): an undertrained reference"
+    assert says in open(f"{r['run_dir']}/report.md").read()                # the report warns of the weak reference
+    full = search(method_config(cfg, "full", 1.0), entry, tmp_path)
+    assert full["rounds"][0]["steps"] == 76 and full["steps_total"] == 3 * 76
+    # full-data IMP is the same run whatever the set's dense_fraction: the same dense round, the same ticket
+    plain = load_config(None, tiny_overrides + ["seed=1"])
+    reference = search(method_config(plain, "full", 1.0), build_prac(from_config(plain), tmp_path), tmp_path)
+    assert full["rounds"][0]["val_acc"] == reference["rounds"][0]["val_acc"]
+    ticket, same = (load_file(f"{x['run_dir']}/ticket.safetensors") for x in (full, reference))
+    assert ticket.keys() == same.keys() and all(torch.equal(ticket[k], same[k]) for k in ticket)
+    assert "select.dense_fraction" not in open(f"{full['run_dir']}/report.md").read()
+    # a PrAC search asking for a full dense run cannot take this set's round 0
+    with pytest.raises(PracError, match=r"changes select\.dense_fraction"):
+        search(plain, entry, tmp_path)
+
+
 def test_reuse_for_another_architecture_trains_round_0_on_the_subset(built):
     cfg, entry, root = built
     other = load_config(None, ["train.epochs=4", "prune.rounds=1", "dataset.train_limit=600",
