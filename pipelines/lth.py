@@ -97,6 +97,11 @@ def run_lth(cfg: Config, seeds: int, out, progress=None, methods=METHODS, only: 
         raise PracError(f"unknown methods {sorted(unknown)} for bench lth; choose from {', '.join(METHODS)}")
     if cfg.prune.schedule != "iterative":
         raise PracError("bench lth compares one-shot with iterative pruning itself; leave prune.schedule=iterative")
+    if cfg.select.dense_fraction != 1:
+        # one-shot pruning and the dense reference come from the set's dense network, which
+        # iterative pruning would not start from
+        raise PracError(f"bench lth compares tickets with the dense network iterative pruning starts from, and "
+                        f"select.dense_fraction={cfg.select.dense_fraction:g} shortens it; leave it at 1")
     # test accuracy along every curve: plot 3 is the LTH paper's test accuracy against training step
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, eval_test=True))
     out = Path(out) if out else paths.DEFAULT_ROOT / "lth"

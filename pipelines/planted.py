@@ -273,7 +273,7 @@ def search_values(case: Case, method: str, density: float) -> dict:
     # plain IMP: every round trains the full split for train.epochs from the rewind point (no
     # step budget, no extension, no distillation), as prac bench's full-data IMP
     full = {"select.subset": "full", "prune.search": "rewind", "select.reprobe": "none", "select.size": "all",
-            "prune.search_budget": None, "prune.search_extend": 0, "prune.distill": 0.0}
+            "prune.search_budget": None, "prune.search_extend": 0, "prune.distill": 0.0, "select.dense_fraction": 1.0}
     if method == "oneshot":
         return case.values(**full, **{"prune.schedule": "oneshot", "prune.target_density": density,
                                       "prune.rounds": 1, "prune.output_rate": oneshot_output_rate(density, n)})

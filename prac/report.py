@@ -96,8 +96,7 @@ def markdown(r: dict) -> str:
         f"({r['prac_size']:,} samples) built with {r['source_model']}",
         f"- dense network: test accuracy {_pct(r['dense_test_acc'])} %{short_dense(r)}",
         ticket_line(r),
-        f"- optimizer steps of the search: {r['steps_total']:,} (round 0 {r['dense_steps']:,}"
-        f"{'' if r['dense_reused'] else ', on the subset; plus the build ' + format(r['build_steps'], ',')}) against "
+        f"- optimizer steps of the search: {r['steps_total']:,} (round 0 {r['dense_steps']:,}{round0_note(r)}) against "
         f"{r['baseline_steps_total']:,} for full-data IMP to the same sparsity",
         f"- iteration savings: {100 * r['iteration_savings']:.1f} % (without the dense round "
         f"{100 * r['iteration_savings_without_dense']:.1f} %; with the {len(r['candidates'])} validation "
@@ -106,7 +105,8 @@ def markdown(r: dict) -> str:
         *([f"- amortised over the {a['runs']} runs that used this PrAC set ({', '.join(a['models'])}), its build "
            f"counted once: {a['steps']:,} steps against {a['baseline_steps']:,}, savings "
            f"{100 * a['iteration_savings']:.1f} %"] if (a := r.get("amortised")) else []),
-        f"- wall time: {r['wall_seconds']:.1f} s (this run) + {r['dense_seconds']:.1f} s (the PrAC set's dense build)",
+        f"- wall time: {r['wall_seconds']:.1f} s (this run)"
+        + (f" + {r['dense_seconds']:.1f} s (the PrAC set's dense build)" if build_charged(r) else ""),
         "",
         "| round | weights left % | val acc % | test acc % | steps | early-stop step | test acc there % | subset size |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -128,6 +128,21 @@ def markdown(r: dict) -> str:
         lines.append(f"| {c['round']} | {100 * c['density']:.2f} | {_pct(c['val_acc'])} | {_pct(c['test_acc'])} "
                      f"| {c['steps']:,} | {c.get('early_stop_step', '–')} | {_pct(c.get('early_stop_test_acc'))} |")
     return "\n".join(lines) + "\n"
+
+
+def build_charged(r: dict) -> bool:
+    """Whether a search's account charges the set's build (``account``'s ``charge_build``):
+    round 0 is the build, or the search trains on the PrAC set it selected."""
+    return r["dense_reused"] or r["subset"] == "prac"
+
+
+def round0_note(r: dict) -> str:
+    """Where round 0's steps come from when it is not the set's dense run (another
+    architecture, or full-data IMP beside a shortened dense run)."""
+    if r["dense_reused"]:
+        return ""
+    where = "on the full split" if r["subset"] == "full" else "on the subset"
+    return f", {where}; " + (f"plus the build {r['build_steps']:,}" if build_charged(r) else "the set's build is not charged")
 
 
 def short_dense(r: dict) -> str:

@@ -31,7 +31,8 @@ def own_dense_round(setup: Setup, meta: dict) -> bool:
     dense run was shortened. Its rounds are the baseline, so they start from the full run."""
     cfg = setup.cfg
     built = load_config(None, [], base=meta["config"]).select.dense_fraction
-    return built != 1 and cfg.select.dense_fraction == 1 and cfg.select.subset == "full"
+    return (built != 1 and cfg.select.dense_fraction == 1 and cfg.select.subset == "full"
+            and same_architecture(setup, meta))
 
 
 def reuse_problem(setup: Setup, meta: dict) -> str | None:
@@ -52,12 +53,12 @@ def reuse_problem(setup: Setup, meta: dict) -> str | None:
                     "with the new value")
     if not same_architecture(setup, meta):
         return None  # another architecture: its round 0 trains on the subset (transfer)
-    if own_dense_round(setup, meta):
-        return None  # full-data IMP beside a shortened dense run: it trains its own round 0
     changed = [k for k, a, b in (("seed", built.seed, cfg.seed), ("train.*", built.train, cfg.train),
                                  ("prune.rewind_step", built.prune.rewind_step, cfg.prune.rewind_step),
                                  ("select.dense_fraction", built.select.dense_fraction, cfg.select.dense_fraction))
-               if a != b]
+               if a != b
+               # full-data IMP beside a shortened dense run trains its own round 0, the build's otherwise
+               and not (k == "select.dense_fraction" and own_dense_round(setup, meta))]
     if changed:
         return (f"PrAC set {meta['key'][:12]} holds the dense run of seed={built.seed} with its own training recipe, "
                 f"and this run changes {', '.join(changed)}; the set's dense run is round 0 of every search with "

@@ -8,7 +8,7 @@ from prac.build import build_prac
 from prac.config_file import load_config
 from prac.errors import PracError
 from prac.prune import density
-from prac.reuse import reuse_problem, same_architecture
+from prac.reuse import own_dense_round, reuse_problem, same_architecture
 from prac.search import find_ticket
 from prac.setup import from_config
 
@@ -66,10 +66,28 @@ def test_full_data_imp_beside_a_shortened_dense_run_trains_its_own_full_round_0(
     assert full["rounds"][0]["val_acc"] == reference["rounds"][0]["val_acc"]
     ticket, same = (load_file(f"{x['run_dir']}/ticket.safetensors") for x in (full, reference))
     assert ticket.keys() == same.keys() and all(torch.equal(ticket[k], same[k]) for k in ticket)
-    assert "select.dense_fraction" not in open(f"{full['run_dir']}/report.md").read()
+    # the account: PrAC pays the short build and its own rounds; full-data IMP its own rounds only
+    assert r["charged_steps"] == 38 + r["own_steps"] and full["charged_steps"] == 228 and full["iteration_savings"] == 0
+    assert "round 0 76, on the full split; the set's build is not charged" in open(f"{full['run_dir']}/report.md").read()
     # a PrAC search asking for a full dense run cannot take this set's round 0
     with pytest.raises(PracError, match=r"changes select\.dense_fraction"):
         search(plain, entry, tmp_path)
+
+
+def test_only_full_data_imp_of_the_same_network_and_seed_takes_its_own_round_0(tmp_path, tiny_overrides):
+    from pipelines.bench import method_config
+
+    short = load_config(None, tiny_overrides + ["seed=1", "select.dense_fraction=0.5"])
+    meta = build_prac(from_config(short), tmp_path).meta
+    full = method_config(short, "full", 1.0)
+    assert own_dense_round(from_config(full), meta) and reuse_problem(from_config(full), meta) is None
+    # another network's full-data IMP trains round 0 as any transfer does (round_seed), whatever the set's run
+    mlp = method_config(load_config(None, tiny_overrides + ["seed=1", "model.name=mlp"]), "full", 1.0)
+    assert not own_dense_round(from_config(mlp), meta)
+    # the set's seed and recipe still bind full-data IMP of its network: its round 0 draws the build's data order
+    for changes, says in ((["seed=7"], "changes seed"), (["seed=1", "train.lr=0.01"], "changes train.*")):
+        other = method_config(load_config(None, tiny_overrides + ["select.dense_fraction=0.5", *changes]), "full", 1.0)
+        assert says in reuse_problem(from_config(other), meta)
 
 
 def test_reuse_for_another_architecture_trains_round_0_on_the_subset(built):

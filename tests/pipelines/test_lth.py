@@ -78,3 +78,13 @@ def test_round_ones_masks_all_prune_the_same_trained_dense_network(lth):
     # except that the weights which crossed zero since initialisation go first
     assert first["prac_oneshot"]["mean"] == first["prac_iterative"]["mean"] < 1.0
     assert all(0 < r["prac_iterative"]["mean"] <= 1 for r in rest)
+
+
+def test_a_shortened_dense_run_is_refused_before_anything_is_trained(tmp_path):
+    from pipelines.lth import run_lth
+    from prac.errors import PracError
+
+    # one-shot pruning and the dense reference would come from a network iterative pruning does not start from
+    with pytest.raises(PracError, match=r"select\.dense_fraction=0\.5 shortens it; leave it at 1"):
+        run_lth(load_config(None, TINY + ["select.dense_fraction=0.5"]), 1, tmp_path)
+    assert list(tmp_path.iterdir()) == []

@@ -132,3 +132,13 @@ def test_cached_results_are_keyed_by_the_search_defaults_not_only_the_recipe(mon
 
     monkeypatch.setattr(planted_bench, "load_config", moved)
     assert planted_bench.results_key(TINY["recipe"], TINY["task_kwargs"]) != before
+
+
+def test_full_data_imp_and_one_shot_keep_a_full_length_dense_run_whatever_the_recipe():
+    from types import SimpleNamespace
+
+    task = SimpleNamespace(regression=False, noise_std=0.0)
+    case = planted_bench.Case(task, seed=0, recipe={"select.dense_fraction": 0.5}, out=None)
+    for method in ("imp", "oneshot"):  # the baselines: their dense network is the full run
+        assert planted_bench.search_values(case, method, 0.1)["select.dense_fraction"] == 1.0
+    assert planted_bench.search_values(case, "prac", 0.1)["select.dense_fraction"] == 0.5
