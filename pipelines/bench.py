@@ -194,7 +194,7 @@ def run_seed(cfg: Config, out, progress, methods=METHODS, only: set[int] | None 
 def method_result(run: dict, rounds: list[dict], build_seconds: float) -> dict:
     # the build's time is charged where its steps are: full-data IMP beside a shortened dense run
     # trained its own round 0, and the set's build is not its cost
-    build = build_seconds if build_charged(run) else 0.0
+    build = build_seconds if build_charged(run["dense_reused"], run["subset"]) else 0.0
     return {"rounds": rounds, "steps_total": run["charged_steps"], "compute": run["compute"]["charged"],
             "wall_seconds": build + run["round0_seconds"] + run["search_seconds"], "run": run,
             "retrain_steps": run["retrain_steps"], "retrain_seconds": run["retrain_seconds"]}

@@ -311,13 +311,9 @@ class SelectConfig:
                                                                "sample every round; 1: all of it. Tickets tie from "
                                                                "0.25 to 1; a smaller share costs less time and a "
                                                                "few more steps (docs/trust.md)"})
-    dense_fraction: float = field(default=1.0, metadata={"help": "the share of train.epochs the PrAC build's dense "
-                                                              "run trains (its lr schedule compressed to that "
-                                                              "length); the search starts from it, full-data IMP "
-                                                              "keeps train.epochs. 0.5 saves half the dense round "
-                                                              "with the same tickets, but the dense network (the "
-                                                              "winning-ticket reference) is undertrained "
-                                                              "(docs/trust.md)"})
+    dense_fraction: float = field(default=1.0, metadata={"help": "share of train.epochs the build's dense run "
+                                                              "trains; below 1 it undertrains the winning-ticket "
+                                                              "reference (docs/reference.md)"})
     learned_mse: float | None = field(default=None, metadata={"help": "regression (float targets) only: a sample is "
                                                                       "learned (correct) while its squared error, mean "
                                                                       "over outputs, is below this; set it a few times "

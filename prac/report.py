@@ -106,7 +106,8 @@ def markdown(r: dict) -> str:
            f"counted once: {a['steps']:,} steps against {a['baseline_steps']:,}, savings "
            f"{100 * a['iteration_savings']:.1f} %"] if (a := r.get("amortised")) else []),
         f"- wall time: {r['wall_seconds']:.1f} s (this run)"
-        + (f" + {r['dense_seconds']:.1f} s (the PrAC set's dense build)" if build_charged(r) else ""),
+        + (f" + {r['dense_seconds']:.1f} s (the PrAC set's dense build)"
+           if build_charged(r["dense_reused"], r["subset"]) else ""),
         "",
         "| round | weights left % | val acc % | test acc % | steps | early-stop step | test acc there % | subset size |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -130,10 +131,10 @@ def markdown(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_charged(r: dict) -> bool:
-    """Whether a search's account charges the set's build (``account``'s ``charge_build``):
-    round 0 is the build, or the search trains on the PrAC set it selected."""
-    return r["dense_reused"] or r["subset"] == "prac"
+def build_charged(reused: bool, subset: str) -> bool:
+    """Whether a search is charged the set's build (its steps, forwards and time): round 0
+    reused it, or the search trains on the PrAC set it selected."""
+    return reused or subset == "prac"
 
 
 def round0_note(r: dict) -> str:
@@ -142,7 +143,8 @@ def round0_note(r: dict) -> str:
     if r["dense_reused"]:
         return ""
     where = "on the full split" if r["subset"] == "full" else "on the subset"
-    return f", {where}; " + (f"plus the build {r['build_steps']:,}" if build_charged(r) else "the set's build is not charged")
+    charged = build_charged(r["dense_reused"], r["subset"])
+    return f", {where}; " + (f"plus the build {r['build_steps']:,}" if charged else "the set's build is not charged")
 
 
 def short_dense(r: dict) -> str:
@@ -197,7 +199,7 @@ def account_for(run: Run, chosen: dict) -> dict:
     full_round = run.full_round
     cost = account(rounds, reused=state["reused"],
                    build={"steps": entry.meta["dense"]["steps"], "forwards": build_forwards(run)},
-                   charge_build=cfg.select.subset == "prac" or state["reused"], full_round=full_round,
+                   charge_build=build_charged(state["reused"], cfg.select.subset), full_round=full_round,
                    full_round_forwards=forwards(min(full_round * cfg.train.batch_size, round(cfg.train.epochs * run.n)),
                                                 run.curve_cost(full_round)),
                    retrains=chosen["candidates"])

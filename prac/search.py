@@ -273,8 +273,9 @@ def round_zero(run: Run, model) -> None:
     training on the subset (another architecture, or full-data IMP beside a shortened
     dense run, ``prac.reuse.own_dense_round``)."""
     cfg, entry, state = run.cfg, run.entry, run.state
+    own = own_dense_round(run.setup, entry.meta)
     # reuse_problem() made sure seed and training agree
-    if same_architecture(run.setup, entry.meta) and not own_dense_round(run.setup, entry.meta):
+    if same_architecture(run.setup, entry.meta) and not own:
         weights = entry.dense()
         d = entry.meta["dense"]
         state.update(init={k[5:]: v for k, v in weights.items() if k.startswith("init.")},
@@ -295,7 +296,7 @@ def round_zero(run: Run, model) -> None:
         curve = run.curve(steps_for(epochs, len(run.initial), cfg.train.batch_size))
         # full-data IMP's own round 0 draws the build's data order, so it is the dense run a full-length
         # build would have made: its rounds do not depend on select.dense_fraction
-        seed = cfg.seed if own_dense_round(run.setup, entry.meta) else round_seed(cfg.seed, 0)
+        seed = cfg.seed if own else round_seed(cfg.seed, 0)
         st = train(model, t["x_train"], t["y_train"], run.initial, run.search_train, epochs=epochs,
                    seed=seed, listeners=[snap, curve], progress=run.progress,
                    label="round 0 (dense)", checkpoint=lambda s: run.checkpoint(train=s), resume=run.take_resume(),
