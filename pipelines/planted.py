@@ -61,7 +61,7 @@ from pipelines.bench_report import hardware
 from prac import cache
 from prac.config import digest
 from prac.config_file import load_config
-from prac.engine import evaluate_mse
+from prac.evaluate import evaluate_mse
 from prac.data.planted import PlantedTask, make_task, strong_metric_calibrated
 from prac.errors import PracError
 from prac.models.planted import TASKS

@@ -38,7 +38,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from prac.setup import from_config
 from prac.config import Config
 from prac.data.dataset import Pixels, batch
-from prac.engine import amp_dtype, augment, autocast, make_optimizer, train, wants_channels_last
+from prac.engine import augment, make_optimizer, train
+from prac.fastpath import amp_dtype, autocast, wants_channels_last
 from prac.export import CSRLinear, sparse_linear_model, write_export
 from prac.progress import say
 from prac.prune import apply_masks, density, magnitude_masks

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from prac import distributed
-from prac.engine import evaluate, forward_batches
+from prac.evaluate import evaluate, forward_batches
 from prac.task import correctness, learned_threshold, task_loss
 
 EARLY_STOP = ("early_stop_step", "early_stop_val_loss", "early_stop_test_acc")  # a run's early-stop figures

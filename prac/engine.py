@@ -35,7 +35,6 @@ all of it is off and the results are bit-identical to the plain loop.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -49,9 +48,10 @@ from prac.checkpoint import rng_state, set_rng_state
 from prac.config import TrainConfig
 from prac.data.dataset import Pixels, batch
 from prac.errors import PracError
+from prac.fastpath import amp_dtype, autocast, to_device, wants_channels_last
 from prac.models import prunable
 from prac.prune import Masks, apply_masks
-from prac.task import correctness, distill_loss, distill_mse, is_regression, learned_threshold, mse_loss, squared_error
+from prac.task import distill_loss, distill_mse, is_regression, learned_threshold, mse_loss, squared_error
 
 
 @dataclass
@@ -96,35 +96,6 @@ def lr_factor(cfg: TrainConfig, total_steps: int):
         return 1.0
 
     return factor
-
-
-def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of ``train.precision`` on ``device`` (None: plain fp32)."""
-    return torch.bfloat16 if precision == "bf16" or (precision == "auto" and device.type == "cuda") else None
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None):
-    """Autocast to ``dtype`` on ``device``'s kind, or nothing at all for fp32."""
-    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
-
-
-def wants_channels_last(setting: str | bool, device: torch.device, x) -> bool:
-    """``train.channels_last`` resolved: only for 4-D (image) inputs; "auto" is on for CUDA."""
-    return x.dim() == 4 and (setting is True or (setting == "auto" and device.type == "cuda"))
-
-
-def is_channels_last(model: nn.Module) -> bool:
-    """Whether ``train`` left ``model`` in channels-last layout (evaluation then follows)."""
-    return any(p.dim() == 4 and not p.is_contiguous() and p.is_contiguous(memory_format=torch.channels_last)
-               for p in model.parameters())
-
-
-def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """``t`` (on the CPU) on ``device``. To CUDA through pinned memory without blocking: a
-    plain ``.to`` of pageable memory waits for the GPU's stream to drain (a host sync)."""
-    if device.type == "cuda" and t.device.type == "cpu":
-        return t.pin_memory().to(device, non_blocking=True)
-    return t.to(device)
 
 
 def augment(x: torch.Tensor, gen: torch.Generator, total: int | None = None) -> torch.Tensor:
@@ -398,59 +369,3 @@ class Loop:
         st = self.stats
         st.steps, st.epochs, st.seconds = self.step, self.step / self.batches, time.perf_counter() - self.start
         return st
-
-
-def forward_batches(model: nn.Module, x: torch.Tensor | Pixels, batch_size: int, precision: str = "auto"):
-    """``model``'s outputs on consecutive row batches of ``x`` (float tensor or ``Pixels``),
-    on the model's device, with the fast path of ``precision`` and of the model's layout.
-    The caller sets eval mode and no_grad."""
-    device = next(model.parameters()).device
-    amp, channels_last = amp_dtype(precision, device), x.dim() == 4 and is_channels_last(model)
-    for i in range(0, len(x), batch_size):
-        xb = batch(x, slice(i, i + batch_size), device)
-        if channels_last:
-            xb = xb.contiguous(memory_format=torch.channels_last)
-        with autocast(device, amp):
-            out = model(xb)
-        yield out  # outside the autocast block: the caller's code must not run under it
-
-
-@torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor | Pixels, y: torch.Tensor, batch_size: int = 1024,
-             precision: str = "auto", learned_mse: float | None = None) -> float:
-    """The fraction of samples right, with ``model`` in eval mode: top-1 accuracy for class
-    labels; for float regression targets the fraction learned (``correctness``: squared error
-    below ``learned_mse``, default ``prac.task.default_learned_mse(y)``), so every val_acc/test_acc
-    keeps its meaning. Under torchrun each rank counts its strided share of the rows and the
-    counts are summed: the same figure on every rank. ``precision`` as ``train.precision``
-    (auto: bf16 autocast on CUDA)."""
-    threshold = learned_threshold(y, learned_mse)  # once, on the whole split (before sharding)
-    was = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    right = torch.zeros((), dtype=torch.long, device=device)
-    rows, x, y = len(x), distributed.shard(x), distributed.shard(y)
-    for i, out in zip(range(0, len(x), batch_size), forward_batches(model, x, batch_size, precision)):
-        right += correctness(out, y[i:i + batch_size].to(device), threshold).sum()
-    model.train(was)
-    return int(distributed.all_reduce_sum(right)) / max(1, rows)
-
-
-@torch.no_grad()
-def evaluate_mse(model: nn.Module, x: torch.Tensor | Pixels, y: torch.Tensor, batch_size: int = 1024,
-                 precision: str = "auto") -> float:
-    """Mean squared error of ``model`` (eval mode) on float targets ``y``, averaged over every
-    entry (samples and outputs): on the scale of the targets' noise variance. The same
-    figure on every rank under torchrun."""
-    if not is_regression(y):
-        raise PracError("evaluate_mse needs float regression targets; for class labels use evaluate (accuracy)")
-    was = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    total = torch.zeros((), dtype=torch.float64, device=device)
-    entries = y.numel()
-    x, y = distributed.shard(x), distributed.shard(y)
-    for i, out in zip(range(0, len(x), batch_size), forward_batches(model, x, batch_size, precision)):
-        total += mse_loss(out, y[i:i + batch_size].to(device), "sum").double()
-    model.train(was)
-    return float(distributed.all_reduce_sum(total)) / max(1, entries)

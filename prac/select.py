@@ -17,7 +17,7 @@ from torch import nn
 
 from prac import distributed
 from prac.data.dataset import Pixels
-from prac.engine import forward_batches
+from prac.evaluate import forward_batches
 from prac.task import class_labels, is_regression, learned_threshold, squared_error
 from prac.prune import Masks, apply_masks
 

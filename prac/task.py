@@ -1,6 +1,6 @@
 """The task a network is trained for: class labels or regression targets, read off ``y``.
 
-Decided once per ``engine.train`` / ``engine.evaluate`` call: integer ``y`` are class labels (cross-entropy; "correct" = predicted class equals
+Decided once per ``engine.train`` / ``evaluate.evaluate`` call: integer ``y`` are class labels (cross-entropy; "correct" = predicted class equals
 the label); a float ``y`` (N or N×k) holds regression targets:
 
 - loss (``mse_loss``): the squared error summed over the k outputs, averaged over the
@@ -12,7 +12,7 @@ the label); a float ``y`` (N or N×k) holds regression targets:
   threshold of a few σ² (the planted-ticket bench uses 9σ²) makes "learned" mean "fitted
   to within the noise". The forgetting tracker counts learned -> not learned as a
   forgetting event, exactly as for classes;
-- ``engine.evaluate`` returns the fraction of samples learned (so every val/test "accuracy" is
+- ``evaluate.evaluate`` returns the fraction of samples learned (so every val/test "accuracy" is
   still the fraction of samples right); ``evaluate_mse`` the mean squared error per entry;
 - distillation (``distill_mse``): squared error to the teacher's outputs instead of KL.
 The classification path computes what it did before (bit-identical weights); per step it

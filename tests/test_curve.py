@@ -8,7 +8,8 @@ from torch import nn
 import prac.curve
 from prac.config import TrainConfig
 from prac.curve import Curve, cost, points, spacing
-from prac.engine import evaluate, train
+from prac.engine import train
+from prac.evaluate import evaluate
 
 
 def test_points_default_to_twenty_per_run_and_always_include_the_last_step():

@@ -75,7 +75,8 @@ from prac import build as bp
 from prac.setup import from_config
 from prac import cache, distributed
 from prac.config_file import load_config
-from prac.engine import evaluate, train
+from prac.engine import train
+from prac.evaluate import evaluate
 from prac.models import prunable
 from prac.prune import density, magnitude_masks
 from prac.select import predict

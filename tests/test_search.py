@@ -172,7 +172,7 @@ def test_another_architecture_may_change_seed_free_settings(built):
 
 
 def test_the_trained_ticket_is_kept_and_scores_what_the_report_says(built):
-    from prac.engine import evaluate
+    from prac.evaluate import evaluate
     from prac.models import prunable
 
     cfg, entry, root = built

@@ -14,7 +14,9 @@ from prac.config import Config, DatasetConfig, TrainConfig, digest
 from prac.config_file import load_config
 from prac.data.dataset import Pixels, batch
 from prac.data.prepare import Raw, finish
-from prac.engine import evaluate, is_channels_last, train
+from prac.engine import train
+from prac.evaluate import evaluate
+from prac.fastpath import is_channels_last
 from prac.errors import PracError
 from prac.prune import magnitude_masks
 from prac.select import predict
