@@ -201,6 +201,10 @@ class PruneConfig:
                                                         "trains on the labels only, 1 on the soft targets only"})
     search_lr: float | None = field(default=None, metadata={"help": "peak lr of the search rounds (default: train.lr)"})
     search_schedule: str | None = field(default=None, metadata={"help": "lr schedule of the search rounds (default: train.schedule)"})
+    search_weight_decay: float = field(default=0.003, metadata={"help": "L2 weight decay of the fine-tuning search "
+                                                                      "rounds, in place of train.weight_decay: weights "
+                                                                      "the pruned network stops using fade before the "
+                                                                      "next prune (0: off; docs/trust.md)"})
     early_bird: bool = field(default=False, metadata={"help": "stop a round when the mask stops changing"})
     eb_eps: float = field(default=0.08, metadata={"help": "early-bird: mask Hamming distance threshold"})
     eb_patience: int = field(default=5, metadata={"help": "early-bird: epochs below eps before stopping"})
@@ -277,6 +281,8 @@ class PruneConfig:
         if self.search_budget is not None and not 0 < self.search_budget <= 1:
             raise PracError(f"prune.search_budget={self.search_budget} must be a fraction in (0, 1] of a full-data "
                             "round; use e.g. 0.03")
+        if not 0 <= self.search_weight_decay < 1:
+            raise PracError(f"prune.search_weight_decay={self.search_weight_decay:g} must be in [0, 1); use e.g. 0.003")
         if self.search_lr is not None and self.search_lr <= 0:
             raise PracError(f"prune.search_lr={self.search_lr} must be positive; use e.g. 0.001, or leave it unset")
         if self.search_lr is not None and self.search_lr > MAX_LR:

@@ -64,17 +64,23 @@ def named_select(s: SelectConfig) -> list:
 
 def plateau_spelled(p: PruneConfig) -> dict:
     """``p``'s non-default fields, with ``search_plateau`` only when it is on and can extend a
-    round (with ``search_extend=0``, plain IMP among them, it changes nothing)."""
-    out = non_default(dataclasses.replace(p, search_plateau=PruneConfig().search_plateau))
+    round (with ``search_extend=0``, plain IMP among them, it changes nothing), and
+    ``search_weight_decay`` only when it is not 0 and rounds fine-tune (a rewinding search
+    never uses it; a run without it computes what runs did before it existed)."""
+    default = PruneConfig()
+    out = non_default(dataclasses.replace(p, search_plateau=default.search_plateau,
+                                          search_weight_decay=default.search_weight_decay))
     if p.search_plateau and p.search_extend > 0:
         out["search_plateau"] = True
+    if p.search == "finetune" and p.search_weight_decay:
+        out["search_weight_decay"] = p.search_weight_decay
     return out
 
 
 
 # Settings added after runs were started, with the value a run.json without them ran on
 # (not today's default): a resumed run continues what it was doing, under its own name.
-ADDED_SINCE = {"select": {"probe_fraction": 1.0}}
+ADDED_SINCE = {"select": {"probe_fraction": 1.0}, "prune": {"search_weight_decay": 0.0}}
 
 
 def as_started(config: dict) -> dict:

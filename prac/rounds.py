@@ -101,7 +101,7 @@ def train_round(run: Run, model, masks: Masks, subset: torch.Tensor, r: int, pre
         curve.offset = 0 if total is None else total.steps
         listeners = [curve] + ([EarlyBird(cfg, masks)] if p.early_bird else [])
         so_far = None if total is None else dataclasses.asdict(total)
-        st = train(model, t["x_train"], t["y_train"], subset, run.search_train, epochs=budget / per_budget,
+        st = train(model, t["x_train"], t["y_train"], subset, run.round_train(masks), epochs=budget / per_budget,
                    seed=round_seed(cfg.seed, r) + 100_003 * chunk, masks=masks, listeners=listeners,
                    progress=run.progress, label=f"round {r}/{p.n_rounds}",
                    checkpoint=lambda s: run.checkpoint(train=s, round_masks=masks, chunk=chunk, chunk_stats=so_far,

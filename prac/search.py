@@ -38,7 +38,7 @@ import torch
 
 from prac import cache, distributed, paths
 from prac.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
-from prac.config import Config, to_dict
+from prac.config import Config, TrainConfig, to_dict
 from prac.config_file import load_config
 from prac.curve import EARLY_STOP, Curve, cost as curve_cost
 from prac.engine import steps_for, train
@@ -134,6 +134,9 @@ class Run:
             self.teacher = (teacher_logits(setup, entry, stats, self.t).to(setup.device), p.distill)
         self.search_train = dataclasses.replace(self.cfg.train, lr=p.search_lr or self.cfg.train.lr,
                                                 schedule=p.search_schedule or self.cfg.train.schedule)
+        # a fine-tuning round's L2 pull lets the weights its pruned network stops using fade,
+        # so the next prune ranks what the network uses now, not what the dense network used
+        self.finetune_train = dataclasses.replace(self.search_train, weight_decay=p.search_weight_decay)
 
     def late(self, masks: Masks) -> bool:
         """Whether a fine-tuning round with ``masks`` rewinds and trains ``prune.late_budget``
@@ -145,6 +148,11 @@ class Run:
         """Whether the round with ``masks`` trains from the rewind weights (a rewinding search,
         or a late round of a fine-tuning one) rather than fine-tuning the weights it has."""
         return self.cfg.prune.search == "rewind" or self.late(masks)
+
+    def round_train(self, masks: Masks) -> TrainConfig:
+        """How the round with ``masks`` trains: a rewound round as the search's training, a
+        fine-tuning one with ``prune.search_weight_decay`` in place of the weight decay."""
+        return self.search_train if self.rewinds(masks) else self.finetune_train
 
     def own_steps(self, masks: Masks) -> int | None:
         """A round's own step budget: ``prune.late_budget`` of a full round for a late-rewind

@@ -59,6 +59,8 @@ def test_overrides_beat_the_file_and_lists_become_tuples(tmp_path):
     ("select:\n  probe_fraction: 1.5\n", "select.probe_fraction=1.5"),
     ("select:\n  dense_fraction: 0\n", "select.dense_fraction=0"),
     ("select:\n  dense_fraction: 1.5\n", "select.dense_fraction=1.5"),
+    ("prune:\n  search_weight_decay: -0.1\n", "prune.search_weight_decay=-0.1 must be in [0, 1)"),
+    ("prune:\n  search_weight_decay: 1\n", "prune.search_weight_decay=1 must be in [0, 1)"),
 ])
 def test_bad_configs_are_one_line_errors(tmp_path, text, words):
     f = tmp_path / "bad.yaml"

@@ -12,11 +12,12 @@ def test_a_budgeted_run_is_named_by_its_pace_and_criterion_and_plain_imp_keeps_i
     p = load_config(None, []).prune
     old_defaults = dataclasses.replace(p, search_extend=1, criterion="magnitude")
     assert digest(*named_prune(p)) != digest(*named_prune(old_defaults))
-    uncapped = dataclasses.replace(p, search_plateau=False)  # no cap (the default), no plateau stop
+    # no cap (the default), no plateau stop, no weight decay
+    uncapped = dataclasses.replace(p, search_plateau=False, search_weight_decay=0.0)
     assert digest(*named_prune(dataclasses.replace(p, search_cap=2.5))) != digest(*named_prune(uncapped))
     # an uncapped fixed pace computes what the search did before the cap existed, and keeps the
-    # name it had then, when PruneConfig had no search_cap (nor search_plateau) field
-    new = ("search_cap", "search_plateau")
+    # name it had then, when PruneConfig had no search_cap (nor search_plateau, search_weight_decay) field
+    new = ("search_cap", "search_plateau", "search_weight_decay")
     before = dataclasses.make_dataclass("PruneConfig", [(f.name, f.type, f) for f in dataclasses.fields(PruneConfig)
                                                          if f.name not in new], frozen=True)
     was = before(**{k: v for k, v in dataclasses.asdict(uncapped).items() if k not in new})
@@ -37,12 +38,13 @@ def test_search_plateau_names_a_run_only_when_on_whatever_its_default(monkeypatc
     from prac.config import PruneConfig, digest
     from prac.naming import named_prune
 
-    p = load_config(None, []).prune
+    p = dataclasses.replace(load_config(None, []).prune, search_weight_decay=0.0)  # a field of its own (below)
     off, on = dataclasses.replace(p, search_plateau=False), dataclasses.replace(p, search_plateau=True)
     fields = dataclasses.fields(PruneConfig)
+    new = ("search_plateau", "search_weight_decay")
     before = dataclasses.make_dataclass("PruneConfig", [(f.name, f.type, f) for f in fields
-                                                         if f.name != "search_plateau"], frozen=True)
-    was = before(**{k: v for k, v in dataclasses.asdict(off).items() if k != "search_plateau"})
+                                                         if f.name not in new], frozen=True)
+    was = before(**{k: v for k, v in dataclasses.asdict(off).items() if k not in new})
     assert digest(*named_prune(off)) == digest(was, named_prune(off)[1])
     assert digest(*named_prune(on)) != digest(*named_prune(off))
     names = {q.search_plateau: digest(*named_prune(q)) for q in (off, on)}
@@ -74,3 +76,26 @@ def test_probe_fraction_names_a_run_only_when_its_probe_samples():
     assert digest(*named_select(s)) != digest(was)
     for never in (dataclasses.replace(s, subset="random"), dataclasses.replace(s, reprobe="none")):
         assert digest(*named_select(never)) == digest(*named_select(dataclasses.replace(never, probe_fraction=1.0)))
+
+
+def test_search_weight_decay_names_a_run_only_when_its_fine_tuning_rounds_use_it():
+    """A search without it (0) computes what runs did before the field existed and keeps
+    those names and cached runs; the default (0.003) gets a name of its own; a rewinding
+    search (full-data IMP) never uses it, so it never enters that name."""
+    import dataclasses
+
+    from prac.config import PruneConfig, digest, non_default
+    from prac.naming import as_started, named_prune
+
+    p = load_config(None, []).prune
+    off = dataclasses.replace(p, search_weight_decay=0.0)
+    before = dataclasses.make_dataclass("PruneConfig", [(f.name, f.type, f) for f in dataclasses.fields(PruneConfig)
+                                                         if f.name != "search_weight_decay"], frozen=True)
+    was = before(**{k: v for k, v in dataclasses.asdict(off).items() if k != "search_weight_decay"})
+    assert p.search_weight_decay == 0.003
+    old = {**non_default(was), "search_plateau": True}   # how a name spelled the plateau stop then
+    assert digest(*named_prune(off)) == digest(old, named_prune(off)[1])
+    assert digest(*named_prune(p)) != digest(*named_prune(off))
+    imp = dataclasses.replace(p, search="rewind", search_budget=None, search_extend=0, criterion="magnitude")
+    assert digest(*named_prune(imp)) == digest(*named_prune(dataclasses.replace(imp, search_weight_decay=0.0)))
+    assert as_started({"prune": {}})["prune"]["search_weight_decay"] == 0.0   # a run from before resumes without it

@@ -281,3 +281,28 @@ def test_a_run_started_before_probe_fraction_existed_resumes_with_the_probe_it_r
     old = resumable(root / "runs" / "started-None")[0]
     full = dataclasses.replace(cfg, select=dataclasses.replace(cfg.select, probe_fraction=1.0))
     assert run_name(from_config(old), entry.key) == run_name(from_config(full), entry.key)
+
+
+def test_the_search_weight_decay_acts_on_fine_tuning_rounds_only(built):
+    """prune.search_weight_decay changes what a fine-tuning round keeps; a round that rewinds
+    (here every round, late_rewind=0.99) trains as the search's training says, so its masks,
+    its steps and its run's name do not depend on it."""
+    cfg, entry, root = built
+    over = ["train.epochs=4", "prune.rounds=3", "dataset.train_limit=600", "prune.search_budget=0.2",
+            "prune.search_extend=0"]
+
+    def masks(*extra):
+        r = search(load_config(None, over + list(extra)), entry, root)
+        return r, load_file(f"{r['run_dir']}/masks.safetensors")
+
+    plain, m0 = masks("prune.search_weight_decay=0")
+    decayed, m1 = masks("prune.search_weight_decay=0.5")
+    assert plain["run_dir"] != decayed["run_dir"] and set(m0) == set(m1)
+    assert any(not torch.equal(m0[k], m1[k]) for k in m0)                   # it prunes other weights
+    rewound, m2 = masks("prune.late_rewind=0.99", "prune.search_weight_decay=0")
+    rewound_wd, m3 = masks("prune.late_rewind=0.99", "prune.search_weight_decay=0.5")
+    assert all(torch.equal(m2[k], m3[k]) for k in m2)
+    assert [x["steps"] for x in rewound["rounds"]] == [x["steps"] for x in rewound_wd["rounds"]]
+    imp = ["prune.search=rewind", "prune.search_budget=null", "select.size=all"]
+    assert (search(load_config(None, over + imp + ["prune.search_weight_decay=0"]), entry, root)["run_dir"]
+            == search(load_config(None, over + imp), entry, root)["run_dir"])      # named alike: the same run
