@@ -1,6 +1,6 @@
 """Find a lottery ticket of your own network, on your own arrays, from Python.
 
-    python examples/own_model.py            # about 2 minutes on 2 CPU cores
+    python examples/own_model.py            # about 10 s on 2 CPU cores
 
 A small CNN with a residual connection, defined here, on scikit-learn's bundled
 handwritten digits (8×8 grey images, no download). prac builds the PrAC set, searches a
