@@ -43,9 +43,9 @@ def points(total_steps: int, every: int | None) -> list[int]:
 @torch.no_grad()
 def loss_and_accuracy(model, x, y, batch_size: int = 1024, precision: str = "auto",
                       learned_mse: float | None = None) -> tuple[float, float]:
-    """Mean loss (``engine.task_loss``) and accuracy of ``model`` on ``x, y`` in eval mode,
+    """Mean loss (``prac.task.task_loss``) and accuracy of ``model`` on ``x, y`` in eval mode,
     in one pass; the same figures on every rank under torchrun. Regression targets: the
-    accuracy is the fraction learned (``engine.correctness``, threshold ``learned_mse``)."""
+    accuracy is the fraction learned (``prac.task.correctness``, threshold ``learned_mse``)."""
     threshold = learned_threshold(y, learned_mse)  # once, on the whole split
     was = model.training
     model.eval()

@@ -138,7 +138,7 @@ def prune_flips(model: nn.Module, masks: Masks | None, x: torch.Tensor | Pixels,
 
     Class labels (or no ``y``): a flip is a change of the predicted class. Regression
     targets ``y`` (float): a flip is a change of learned-ness, the sample's squared error
-    crossing the threshold (``learned_mse``, default ``engine.default_learned_mse(y)``).
+    crossing the threshold (``learned_mse``, default ``prac.task.default_learned_mse(y)``).
     ``reference``: the unpruned network's predictions if already known, as classes or as
     raw outputs (float, e.g. the dense logits). The model's weights are restored before
     returning. The probe prunes by magnitude whatever ``prune.criterion`` the search uses:

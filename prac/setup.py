@@ -93,7 +93,7 @@ class Setup:
     def learned_mse(self) -> float | None:
         """The squared error below which a regression sample counts as learned, resolved
         once for every split: ``select.learned_mse``, or 1 % of the training targets'
-        variance (``engine.default_learned_mse``); None for class labels. Pass it as
+        variance (``prac.task.default_learned_mse``); None for class labels. Pass it as
         ``learned_mse=`` to ``train``, ``evaluate`` and ``select.prune_flips``."""
         if not self.regression:
             return None
