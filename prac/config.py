@@ -179,13 +179,9 @@ class PruneConfig:
                                                                  "recovering stops paying for budgets (false: "
                                                                  "extend until recovered or search_extend is spent)"})
     search_cap: float | None = field(default=None, metadata={"help": "spend at most this many times rounds x budget "
-                                                                    "steps in the search: a round's extra budgets "
-                                                                    "come out of what the cap leaves beyond every "
-                                                                    "round's own budget, and unspent steps go back "
-                                                                    "to it (2.5 keeps 13 rounds of 0.03 at >= 85.9 % "
-                                                                    "savings whatever the data, but cost accuracy "
-                                                                    "on Conv-2 and MNIST-1D, docs/trust.md; null: "
-                                                                    "no cap; needs search_budget)"})
+                                                                    "steps in the search: extra budgets come out of "
+                                                                    "what the cap leaves (null: no cap; needs "
+                                                                    "search_budget; docs/reference.md)"})
     late_rewind: float | None = field(default=None, metadata={"help": "rounds that prune to this fraction of the "
                                                                      "weights or fewer rewind to the rewind weights "
                                                                      "and train late_budget of a full round, once "
@@ -202,9 +198,7 @@ class PruneConfig:
     search_lr: float | None = field(default=None, metadata={"help": "peak lr of the search rounds (default: train.lr)"})
     search_schedule: str | None = field(default=None, metadata={"help": "lr schedule of the search rounds (default: train.schedule)"})
     search_weight_decay: float = field(default=0.003, metadata={"help": "L2 weight decay of the fine-tuning search "
-                                                                      "rounds, in place of train.weight_decay: weights "
-                                                                      "the pruned network stops using fade before the "
-                                                                      "next prune (0: off; docs/trust.md)"})
+                                                                      "rounds in place of train.weight_decay (0: off)"})
     early_bird: bool = field(default=False, metadata={"help": "stop a round when the mask stops changing"})
     eb_eps: float = field(default=0.08, metadata={"help": "early-bird: mask Hamming distance threshold"})
     eb_patience: int = field(default=5, metadata={"help": "early-bird: epochs below eps before stopping"})
@@ -318,8 +312,7 @@ class SelectConfig:
                                                                "0.25 to 1; a smaller share costs less time and a "
                                                                "few more steps (docs/trust.md)"})
     dense_fraction: float = field(default=1.0, metadata={"help": "share of train.epochs the build's dense run "
-                                                              "trains; below 1 it undertrains the winning-ticket "
-                                                              "reference (docs/reference.md)"})
+                                                              "trains (below 1: an undertrained reference)"})
     learned_mse: float | None = field(default=None, metadata={"help": "regression (float targets) only: a sample is "
                                                                       "learned (correct) while its squared error, mean "
                                                                       "over outputs, is below this; set it a few times "
