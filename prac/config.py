@@ -199,6 +199,10 @@ class PruneConfig:
     search_schedule: str | None = field(default=None, metadata={"help": "lr schedule of the search rounds (default: train.schedule)"})
     search_weight_decay: float = field(default=0.003, metadata={"help": "L2 weight decay of the fine-tuning search "
                                                                       "rounds in place of train.weight_decay (0: off)"})
+    search_reach: float | None = field(default=4.0, metadata={"help": "with Adam, the fine-tuning rounds' peak lr is at "
+                                                                     "least this x the mean distance round 0 moved a "
+                                                                     "weight / a budget's steps (null: search_lr or "
+                                                                     "train.lr; docs/reference.md)"})
     early_bird: bool = field(default=False, metadata={"help": "stop a round when the mask stops changing"})
     eb_eps: float = field(default=0.08, metadata={"help": "early-bird: mask Hamming distance threshold"})
     eb_patience: int = field(default=5, metadata={"help": "early-bird: epochs below eps before stopping"})
@@ -275,6 +279,8 @@ class PruneConfig:
         if self.search_budget is not None and not 0 < self.search_budget <= 1:
             raise PracError(f"prune.search_budget={self.search_budget} must be a fraction in (0, 1] of a full-data "
                             "round; use e.g. 0.03")
+        if self.search_reach is not None and not 0 < self.search_reach <= 100:
+            raise PracError(f"prune.search_reach={self.search_reach:g} must be in (0, 100]; use e.g. 4, or null for train.lr")
         if not 0 <= self.search_weight_decay < 1:
             raise PracError(f"prune.search_weight_decay={self.search_weight_decay:g} must be in [0, 1); use e.g. 0.003")
         if self.search_lr is not None and self.search_lr <= 0:

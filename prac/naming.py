@@ -29,12 +29,12 @@ def search_version(p: PruneConfig) -> int:
 def run_name(setup: Setup, prac_key: str) -> str:
     cfg = setup.cfg
     model = {"user_model": setup.model.id} if setup.model.user else cfg.model
-    h = digest("ticket", search_version(cfg.prune), prac_key, model, cfg.train, *named_prune(cfg.prune),
+    h = digest("ticket", search_version(cfg.prune), prac_key, model, cfg.train, *named_prune(cfg.prune, cfg.train.optimizer),
                *named_select(cfg.select), cfg.seed)
     return f"{setup.model.name}-{cfg.select.subset}-{h[:12]}"
 
 
-def named_prune(p) -> list:
+def named_prune(p, optimizer: str = "adam") -> list:
     """The prune settings that name a run. The search's defaults moved after version 8 (pace
     fixed with one extra budget and magnitude pruning, then three extra budgets and the
     same-sign criterion), so a run's digest spells those settings out: a run cached under
@@ -45,11 +45,11 @@ def named_prune(p) -> list:
     whatever its default: a run without it computes what runs did before it existed."""
     default = PruneConfig()
     if p.search_budget is None and p.criterion == "magnitude":  # no budget: no cap either
-        return [plateau_spelled(dataclasses.replace(p, criterion=default.criterion, search_cap=default.search_cap))]
+        return [plateau_spelled(dataclasses.replace(p, criterion=default.criterion, search_cap=default.search_cap), optimizer)]
     named = {"pace": p.search_pace, "extend": p.search_extend, "criterion": p.criterion}
     if p.search_pace == "adaptive" or p.search_cap is not None:  # a fixed pace without a cap computes what it did
         named["cap"] = p.search_cap
-    return [plateau_spelled(dataclasses.replace(p, search_cap=default.search_cap)), named]
+    return [plateau_spelled(dataclasses.replace(p, search_cap=default.search_cap), optimizer), named]
 
 
 def named_select(s: SelectConfig) -> list:
@@ -62,25 +62,36 @@ def named_select(s: SelectConfig) -> list:
     return base + [{"probe_fraction": s.probe_fraction}] if probes and s.probe_fraction < 1 else base
 
 
-def plateau_spelled(p: PruneConfig) -> dict:
+def plateau_spelled(p: PruneConfig, optimizer: str) -> dict:
     """``p``'s non-default fields, with ``search_plateau`` only when it is on and can extend a
     round (with ``search_extend=0``, plain IMP among them, it changes nothing), and
     ``search_weight_decay`` only when it is not 0 and rounds fine-tune (a rewinding search
-    never uses it; a run without it computes what runs did before it existed)."""
+    never uses it; a run without it computes what runs did before it existed), and
+    ``search_reach`` only when it sets the lr (``reaches``)."""
     default = PruneConfig()
     out = non_default(dataclasses.replace(p, search_plateau=default.search_plateau,
-                                          search_weight_decay=default.search_weight_decay))
+                                          search_weight_decay=default.search_weight_decay,
+                                          search_reach=default.search_reach))
     if p.search_plateau and p.search_extend > 0:
         out["search_plateau"] = True
     if p.search == "finetune" and p.search_weight_decay:
         out["search_weight_decay"] = p.search_weight_decay
+    if reaches(p, optimizer):
+        out["search_reach"] = p.search_reach
     return out
+
+
+def reaches(p: PruneConfig, optimizer: str) -> bool:
+    """Whether ``prune.search_reach`` can set the fine-tuning rounds' lr (``prac.search.Run.reach_lr``):
+    a run where it cannot computes what runs did before it existed, and keeps their name."""
+    return (p.search_reach is not None and p.search_lr is None and p.search == "finetune"
+            and p.search_budget is not None and optimizer == "adam")
 
 
 
 # Settings added after runs were started, with the value a run.json without them ran on
 # (not today's default): a resumed run continues what it was doing, under its own name.
-ADDED_SINCE = {"select": {"probe_fraction": 1.0}, "prune": {"search_weight_decay": 0.0}}
+ADDED_SINCE = {"select": {"probe_fraction": 1.0}, "prune": {"search_weight_decay": 0.0, "search_reach": None}}
 
 
 def as_started(config: dict) -> dict:

@@ -220,6 +220,7 @@ def account_for(run: Run, chosen: dict) -> dict:
         **cost,
         "amortised": amortised,
         "sample_gradients": sum(x["samples"] for x in rounds),
+        "finetune_lr": state.get("finetune_lr"),  # the fine-tuning rounds' peak lr (prune.search_reach)
         "search_seconds": state["search_seconds"], "round0_seconds": state["round0_seconds"],
         "dense_seconds": entry.meta["dense"]["seconds"],
         "retrain_seconds": sum(c["seconds"] for c in chosen["candidates"]),

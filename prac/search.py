@@ -43,7 +43,7 @@ from prac.config_file import load_config
 from prac.curve import EARLY_STOP, Curve, cost as curve_cost
 from prac.engine import steps_for, train
 from prac.errors import PracError
-from prac.naming import as_started, run_name
+from prac.naming import as_started, reaches, run_name
 from prac.progress import say
 from prac.prune import Masks, density, full_masks, pull_back, round_masks
 from prac.report import account_for, build_forwards, forwards, write_report
@@ -151,8 +151,26 @@ class Run:
 
     def round_train(self, masks: Masks) -> TrainConfig:
         """How the round with ``masks`` trains: a rewound round as the search's training, a
-        fine-tuning one with ``prune.search_weight_decay`` in place of the weight decay."""
-        return self.search_train if self.rewinds(masks) else self.finetune_train
+        fine-tuning one with ``prune.search_weight_decay`` in place of the weight decay, at
+        the lr round 0 set (``reach_lr``)."""
+        if self.rewinds(masks):
+            return self.search_train
+        return dataclasses.replace(self.finetune_train, lr=self.state.get("finetune_lr", self.finetune_train.lr))
+
+    def reach_lr(self, init: dict[str, torch.Tensor], trained: dict[str, torch.Tensor], masks: Masks) -> float:
+        """The fine-tuning rounds' peak lr (``prune.search_reach``). Adam moves a weight about
+        its lr per step, so a budget of B steps reaches lr x B: a recipe whose dense run moved
+        its weights little (a low lr, as Frankle and Carbin's Conv-2) gives a fine-tuning
+        round too little reach for the next prune to see what the pruned network uses. The
+        lr is raised until a budget reaches ``search_reach`` times the mean distance round
+        0 moved a prunable weight, never below the search's own lr. An explicit
+        ``prune.search_lr``, SGD (whose step is not its lr), a rewinding search and a
+        search without a step budget keep the search's lr."""
+        p, lr = self.cfg.prune, self.search_train.lr
+        if not reaches(p, self.search_train.optimizer):
+            return lr
+        moved = torch.cat([(trained[n].cpu().float() - init[n].cpu().float()).abs().flatten() for n in masks])
+        return max(lr, p.search_reach * moved.mean().item() / self.round_steps)
 
     def own_steps(self, masks: Masks) -> int | None:
         """A round's own step budget: ``prune.late_budget`` of a full round for a late-rewind
@@ -318,6 +336,7 @@ def round_zero(run: Run, model) -> None:
                               "subset_size": len(run.initial)}])
     state.update(done=0, masks=full_masks(model), history={}, subset=run.initial, search_seconds=0.0,
                  search_done=False, retrained={})
+    state["finetune_lr"] = run.reach_lr(state["init"], state["model"], state["masks"])
     run.checkpoint()
 
 

@@ -12,12 +12,13 @@ def test_a_budgeted_run_is_named_by_its_pace_and_criterion_and_plain_imp_keeps_i
     p = load_config(None, []).prune
     old_defaults = dataclasses.replace(p, search_extend=1, criterion="magnitude")
     assert digest(*named_prune(p)) != digest(*named_prune(old_defaults))
-    # no cap (the default), no plateau stop, no weight decay
-    uncapped = dataclasses.replace(p, search_plateau=False, search_weight_decay=0.0)
+    # no cap (the default), no plateau stop, no weight decay, no reach
+    uncapped = dataclasses.replace(p, search_plateau=False, search_weight_decay=0.0, search_reach=None)
     assert digest(*named_prune(dataclasses.replace(p, search_cap=2.5))) != digest(*named_prune(uncapped))
     # an uncapped fixed pace computes what the search did before the cap existed, and keeps the
-    # name it had then, when PruneConfig had no search_cap (nor search_plateau, search_weight_decay) field
-    new = ("search_cap", "search_plateau", "search_weight_decay")
+    # name it had then, when PruneConfig had no search_cap (nor search_plateau, search_weight_decay,
+    # search_reach) field
+    new = ("search_cap", "search_plateau", "search_weight_decay", "search_reach")
     before = dataclasses.make_dataclass("PruneConfig", [(f.name, f.type, f) for f in dataclasses.fields(PruneConfig)
                                                          if f.name not in new], frozen=True)
     was = before(**{k: v for k, v in dataclasses.asdict(uncapped).items() if k not in new})
@@ -38,10 +39,11 @@ def test_search_plateau_names_a_run_only_when_on_whatever_its_default(monkeypatc
     from prac.config import PruneConfig, digest
     from prac.naming import named_prune
 
-    p = dataclasses.replace(load_config(None, []).prune, search_weight_decay=0.0)  # a field of its own (below)
+    # search_weight_decay and search_reach: fields of their own (below)
+    p = dataclasses.replace(load_config(None, []).prune, search_weight_decay=0.0, search_reach=None)
     off, on = dataclasses.replace(p, search_plateau=False), dataclasses.replace(p, search_plateau=True)
     fields = dataclasses.fields(PruneConfig)
-    new = ("search_plateau", "search_weight_decay")
+    new = ("search_plateau", "search_weight_decay", "search_reach")
     before = dataclasses.make_dataclass("PruneConfig", [(f.name, f.type, f) for f in fields
                                                          if f.name not in new], frozen=True)
     was = before(**{k: v for k, v in dataclasses.asdict(off).items() if k not in new})
@@ -87,11 +89,12 @@ def test_search_weight_decay_names_a_run_only_when_its_fine_tuning_rounds_use_it
     from prac.config import PruneConfig, digest, non_default
     from prac.naming import as_started, named_prune
 
-    p = load_config(None, []).prune
+    p = dataclasses.replace(load_config(None, []).prune, search_reach=None)  # a field of its own (below)
     off = dataclasses.replace(p, search_weight_decay=0.0)
+    new = ("search_weight_decay", "search_reach")
     before = dataclasses.make_dataclass("PruneConfig", [(f.name, f.type, f) for f in dataclasses.fields(PruneConfig)
-                                                         if f.name != "search_weight_decay"], frozen=True)
-    was = before(**{k: v for k, v in dataclasses.asdict(off).items() if k != "search_weight_decay"})
+                                                         if f.name not in new], frozen=True)
+    was = before(**{k: v for k, v in dataclasses.asdict(off).items() if k not in new})
     assert p.search_weight_decay == 0.003
     old = {**non_default(was), "search_plateau": True}   # how a name spelled the plateau stop then
     assert digest(*named_prune(off)) == digest(old, named_prune(off)[1])
@@ -99,3 +102,30 @@ def test_search_weight_decay_names_a_run_only_when_its_fine_tuning_rounds_use_it
     imp = dataclasses.replace(p, search="rewind", search_budget=None, search_extend=0, criterion="magnitude")
     assert digest(*named_prune(imp)) == digest(*named_prune(dataclasses.replace(imp, search_weight_decay=0.0)))
     assert as_started({"prune": {}})["prune"]["search_weight_decay"] == 0.0   # a run from before resumes without it
+
+
+def test_search_reach_names_a_run_only_where_it_sets_the_lr():
+    """Without it (null) a search computes what runs did before the field existed and keeps
+    those names; the default (4) gets a name of its own; where it cannot set the lr (an
+    explicit search_lr, SGD, a rewinding search, full-data IMP) it never enters the name."""
+    import dataclasses
+
+    from prac.config import PruneConfig, digest, non_default
+    from prac.naming import as_started, named_prune
+
+    p = load_config(None, []).prune
+    assert p.search_reach == 4.0
+    off = dataclasses.replace(p, search_reach=None)
+    before = dataclasses.make_dataclass("PruneConfig", [(f.name, f.type, f) for f in dataclasses.fields(PruneConfig)
+                                                         if f.name != "search_reach"], frozen=True)
+    was = before(**{k: v for k, v in dataclasses.asdict(off).items() if k != "search_reach"})
+    old = {**non_default(was), "search_plateau": True, "search_weight_decay": 0.003}
+    assert digest(*named_prune(off)) == digest(old, named_prune(off)[1])
+    assert digest(*named_prune(p)) != digest(*named_prune(off))
+    assert digest(*named_prune(p)) != digest(*named_prune(dataclasses.replace(p, search_reach=8.0)))
+    unused = [(dataclasses.replace(p, search_lr=1e-3), "adam"), (p, "sgd"),
+              (dataclasses.replace(p, search="rewind"), "adam"),
+              (dataclasses.replace(p, search="rewind", search_budget=None, search_extend=0, criterion="magnitude"), "adam")]
+    for q, opt in unused:
+        assert digest(*named_prune(q, opt)) == digest(*named_prune(dataclasses.replace(q, search_reach=None), opt))
+    assert as_started({"prune": {}})["prune"]["search_reach"] is None   # a run from before resumes without it

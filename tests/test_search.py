@@ -306,3 +306,30 @@ def test_the_search_weight_decay_acts_on_fine_tuning_rounds_only(built):
     imp = ["prune.search=rewind", "prune.search_budget=null", "select.size=all"]
     assert (search(load_config(None, over + imp + ["prune.search_weight_decay=0"]), entry, root)["run_dir"]
             == search(load_config(None, over + imp), entry, root)["run_dir"])      # named alike: the same run
+
+
+def test_the_search_reach_sets_the_fine_tuning_lr_from_how_far_the_dense_run_moved_the_weights(built):
+    """prune.search_reach raises the fine-tuning rounds' peak lr until a budget of Adam steps
+    reaches that many times the mean distance the dense run moved a prunable weight; never
+    below the search's lr; an explicit prune.search_lr (or null) leaves the lr alone."""
+    from prac.prune import full_masks
+
+    cfg, entry, root = built
+    over = ["train.epochs=4", "prune.rounds=2", "dataset.train_limit=600", "prune.search_budget=0.1",
+            "prune.search_extend=0"]
+    dense = entry.dense()
+    names = full_masks(from_config(cfg).new_model())
+    moved = torch.cat([(dense[f"trained.{n}"] - dense[f"init.{n}"]).abs().flatten() for n in names]).mean().item()
+    steps = round(0.1 * 4 * 19)                                   # a budget: 600 samples at batch 32, 4 epochs
+
+    def run(*extra):
+        r = search(load_config(None, over + list(extra)), entry, root)
+        return r, load_file(f"{r['run_dir']}/masks.safetensors")
+
+    far, m_far = run("prune.search_reach=50")
+    assert far["finetune_lr"] == pytest.approx(50 * moved / steps) and far["finetune_lr"] > cfg.train.lr
+    assert run("prune.search_reach=0.01")[0]["finetune_lr"] == cfg.train.lr     # never below the search's lr
+    off, m_off = run("prune.search_reach=null")
+    assert off["finetune_lr"] == cfg.train.lr and run("prune.search_lr=0.002")[0]["finetune_lr"] == 0.002
+    assert [x["steps"] for x in far["rounds"]] == [x["steps"] for x in off["rounds"]]   # the same budgets
+    assert any(not torch.equal(m_far[k], m_off[k]) for k in m_far)                      # at another lr
