@@ -336,7 +336,10 @@ def round_zero(run: Run, model) -> None:
                               "subset_size": len(run.initial)}])
     state.update(done=0, masks=full_masks(model), history={}, subset=run.initial, search_seconds=0.0,
                  search_done=False, retrained={})
-    state["finetune_lr"] = run.reach_lr(state["init"], state["model"], state["masks"])
+    lr = state["finetune_lr"] = run.reach_lr(state["init"], state["model"], state["masks"])
+    if lr != run.search_train.lr:
+        say(f"fine-tuning rounds at lr {lr:.3g}, {lr / run.search_train.lr:.1f}x the search's (prune.search_reach="
+            f"{cfg.prune.search_reach:g}: a budget can move a weight that many times as far as the dense run did)")
     run.checkpoint()
 
 
