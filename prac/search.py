@@ -338,8 +338,9 @@ def round_zero(run: Run, model) -> None:
                  search_done=False, retrained={})
     lr = state["finetune_lr"] = run.reach_lr(state["init"], state["model"], state["masks"])
     if lr != run.search_train.lr:
-        say(f"fine-tuning rounds at lr {lr:.3g}, {lr / run.search_train.lr:.1f}x the search's (prune.search_reach="
-            f"{cfg.prune.search_reach:g}: a budget can move a weight that many times as far as the dense run did)")
+        reach = cfg.prune.search_reach
+        say(f"fine-tuning rounds at lr {lr:.3g}, {lr / run.search_train.lr:.1f}x the search's: with it a budget can "
+            f"move a weight {reach:g}x the mean distance the dense run moved one (prune.search_reach={reach:g})")
     run.checkpoint()
 
 
