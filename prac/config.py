@@ -195,7 +195,7 @@ class PruneConfig:
     distill: float = field(default=0.0, metadata={"help": "weight of the dense network's soft targets (its logits, "
                                                         "cached with the PrAC set) in the search rounds' loss: 0 "
                                                         "trains on the labels only, 1 on the soft targets only"})
-    search_lr: float | None = field(default=None, metadata={"help": "peak lr of the search rounds (default: train.lr)"})
+    search_lr: float | None = field(default=None, metadata={"help": "peak lr of the search rounds (default: train.lr, raised for fine-tuning rounds by search_reach)"})
     search_schedule: str | None = field(default=None, metadata={"help": "lr schedule of the search rounds (default: train.schedule)"})
     search_weight_decay: float = field(default=0.003, metadata={"help": "L2 weight decay of the fine-tuning search "
                                                                       "rounds in place of train.weight_decay (0: off)"})
