@@ -166,9 +166,7 @@ class PruneConfig:
     search_pace: str = field(default="fixed", metadata={"help": "fixed: one budget per round, plus up to "
                                                                 "search_extend more while validation falls short; "
                                                                 "adaptive: quarter budgets until validation is within "
-                                                                "prune.tolerance of the previous round's, so easy "
-                                                                "rounds leave steps to the hard ones (with "
-                                                                "search_budget null, rounds are fixed)"})
+                                                                "prune.tolerance of the previous round's"})
     search_extend: int = field(default=3, metadata={"help": "a search round spends at most 1 + this many step budgets, "
                                                            "the extra ones while its validation accuracy is more "
                                                            "than prune.tolerance below the previous round's and "
@@ -190,19 +188,17 @@ class PruneConfig:
                                                             "of a full-data round's"})
     partial_rewind: float = field(default=0.0, metadata={"help": "at the start of each fine-tuning round, move the "
                                                                "weights this fraction of the way back to the rewind "
-                                                               "weights (0: fine-tune as they are; 1: as "
-                                                               "search=rewind); an ablation, docs/trust.md"})
+                                                               "weights (0: off; 1: as search=rewind; an ablation)"})
     distill: float = field(default=0.0, metadata={"help": "weight of the dense network's soft targets (its logits, "
                                                         "cached with the PrAC set) in the search rounds' loss: 0 "
                                                         "trains on the labels only, 1 on the soft targets only"})
-    search_lr: float | None = field(default=None, metadata={"help": "peak lr of the search rounds (default: train.lr, raised for fine-tuning rounds by search_reach)"})
+    search_lr: float | None = field(default=None, metadata={"help": "peak lr of the search rounds (default: train.lr; see search_reach)"})
     search_schedule: str | None = field(default=None, metadata={"help": "lr schedule of the search rounds (default: train.schedule)"})
     search_weight_decay: float = field(default=0.003, metadata={"help": "L2 weight decay of the fine-tuning search "
                                                                       "rounds in place of train.weight_decay (0: off)"})
-    search_reach: float | None = field(default=4.0, metadata={"help": "with Adam, the fine-tuning rounds' peak lr is at "
-                                                                     "least this x the mean distance round 0 moved a "
-                                                                     "weight / a budget's steps (null: search_lr or "
-                                                                     "train.lr; docs/reference.md)"})
+    search_reach: float | None = field(default=4.0, metadata={"help": "with Adam, fine-tuning rounds' peak lr >= this x "
+                                                                     "the mean distance round 0 moved a weight / a "
+                                                                     "budget's steps (null: off; docs/reference.md)"})
     early_bird: bool = field(default=False, metadata={"help": "stop a round when the mask stops changing"})
     eb_eps: float = field(default=0.08, metadata={"help": "early-bird: mask Hamming distance threshold"})
     eb_patience: int = field(default=5, metadata={"help": "early-bird: epochs below eps before stopping"})

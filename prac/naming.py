@@ -45,11 +45,11 @@ def named_prune(p, optimizer: str = "adam") -> list:
     whatever its default: a run without it computes what runs did before it existed."""
     default = PruneConfig()
     if p.search_budget is None and p.criterion == "magnitude":  # no budget: no cap either
-        return [plateau_spelled(dataclasses.replace(p, criterion=default.criterion, search_cap=default.search_cap), optimizer)]
+        return [spelled_prune(dataclasses.replace(p, criterion=default.criterion, search_cap=default.search_cap), optimizer)]
     named = {"pace": p.search_pace, "extend": p.search_extend, "criterion": p.criterion}
     if p.search_pace == "adaptive" or p.search_cap is not None:  # a fixed pace without a cap computes what it did
         named["cap"] = p.search_cap
-    return [plateau_spelled(dataclasses.replace(p, search_cap=default.search_cap), optimizer), named]
+    return [spelled_prune(dataclasses.replace(p, search_cap=default.search_cap), optimizer), named]
 
 
 def named_select(s: SelectConfig) -> list:
@@ -62,7 +62,7 @@ def named_select(s: SelectConfig) -> list:
     return base + [{"probe_fraction": s.probe_fraction}] if probes and s.probe_fraction < 1 else base
 
 
-def plateau_spelled(p: PruneConfig, optimizer: str) -> dict:
+def spelled_prune(p: PruneConfig, optimizer: str) -> dict:
     """``p``'s non-default fields, with ``search_plateau`` only when it is on and can extend a
     round (with ``search_extend=0``, plain IMP among them, it changes nothing), and
     ``search_weight_decay`` only when it is not 0 and rounds fine-tune (a rewinding search

@@ -134,9 +134,6 @@ class Run:
             self.teacher = (teacher_logits(setup, entry, stats, self.t).to(setup.device), p.distill)
         self.search_train = dataclasses.replace(self.cfg.train, lr=p.search_lr or self.cfg.train.lr,
                                                 schedule=p.search_schedule or self.cfg.train.schedule)
-        # a fine-tuning round's L2 pull lets the weights its pruned network stops using fade,
-        # so the next prune ranks what the network uses now, not what the dense network used
-        self.finetune_train = dataclasses.replace(self.search_train, weight_decay=p.search_weight_decay)
 
     def late(self, masks: Masks) -> bool:
         """Whether a fine-tuning round with ``masks`` rewinds and trains ``prune.late_budget``
@@ -151,21 +148,18 @@ class Run:
 
     def round_train(self, masks: Masks) -> TrainConfig:
         """How the round with ``masks`` trains: a rewound round as the search's training, a
-        fine-tuning one with ``prune.search_weight_decay`` in place of the weight decay, at
-        the lr round 0 set (``reach_lr``)."""
+        fine-tuning one at the lr ``reach_lr`` set and with ``prune.search_weight_decay``, whose
+        pull lets the weights the pruned network stops using fade before the next prune."""
         if self.rewinds(masks):
             return self.search_train
-        return dataclasses.replace(self.finetune_train, lr=self.state.get("finetune_lr", self.finetune_train.lr))
+        return dataclasses.replace(self.search_train, weight_decay=self.cfg.prune.search_weight_decay,
+                                   lr=self.state.get("finetune_lr", self.search_train.lr))
 
     def reach_lr(self, init: dict[str, torch.Tensor], trained: dict[str, torch.Tensor], masks: Masks) -> float:
-        """The fine-tuning rounds' peak lr (``prune.search_reach``). Adam moves a weight about
-        its lr per step, so a budget of B steps reaches lr x B: a recipe whose dense run moved
-        its weights little (a low lr, as Frankle and Carbin's Conv-2) gives a fine-tuning
-        round too little reach for the next prune to see what the pruned network uses. The
-        lr is raised until a budget reaches ``search_reach`` times the mean distance round
-        0 moved a prunable weight, never below the search's own lr. An explicit
-        ``prune.search_lr``, SGD (whose step is not its lr), a rewinding search and a
-        search without a step budget keep the search's lr."""
+        """The fine-tuning rounds' peak lr (``prune.search_reach``). Adam moves a weight about its lr
+        per step, so a B-step budget reaches lr x B, too little where the dense run barely moved
+        its weights (Conv-2's Adam 2e-4): the lr rises until a budget reaches ``search_reach`` x the
+        mean distance round 0 moved a prunable weight, never below the search's (``naming.reaches``)."""
         p, lr = self.cfg.prune, self.search_train.lr
         if not reaches(p, self.search_train.optimizer):
             return lr
