@@ -3,6 +3,16 @@
 from prac.config_file import load_config
 
 
+def as_before(config, *new):
+    """``config`` as an instance of its class from before the fields ``new`` existed: what a
+    run's name digested then."""
+    import dataclasses
+
+    fields = [(f.name, f.type, f) for f in dataclasses.fields(config) if f.name not in new]
+    before = dataclasses.make_dataclass(type(config).__name__, fields, frozen=True)
+    return before(**{k: v for k, v in dataclasses.asdict(config).items() if k not in new})
+
+
 def test_a_budgeted_run_is_named_by_its_pace_and_criterion_and_plain_imp_keeps_its_name():
     import dataclasses
 
@@ -18,10 +28,7 @@ def test_a_budgeted_run_is_named_by_its_pace_and_criterion_and_plain_imp_keeps_i
     # an uncapped fixed pace computes what the search did before the cap existed, and keeps the
     # name it had then, when PruneConfig had no search_cap (nor search_plateau, search_weight_decay,
     # search_reach) field
-    new = ("search_cap", "search_plateau", "search_weight_decay", "search_reach")
-    before = dataclasses.make_dataclass("PruneConfig", [(f.name, f.type, f) for f in dataclasses.fields(PruneConfig)
-                                                         if f.name not in new], frozen=True)
-    was = before(**{k: v for k, v in dataclasses.asdict(uncapped).items() if k not in new})
+    was = as_before(uncapped, "search_cap", "search_plateau", "search_weight_decay", "search_reach")
     assert digest(*named_prune(uncapped)) == digest(was, {"pace": "fixed", "extend": 3, "criterion": "same_sign"})
     imp = dataclasses.replace(p, search="rewind", search_budget=None, search_extend=0, criterion="magnitude")
     # what plain IMP by magnitude was named before the criterion existed: the criterion left out
@@ -43,10 +50,7 @@ def test_search_plateau_names_a_run_only_when_on_whatever_its_default(monkeypatc
     p = dataclasses.replace(load_config(None, []).prune, search_weight_decay=0.0, search_reach=None)
     off, on = dataclasses.replace(p, search_plateau=False), dataclasses.replace(p, search_plateau=True)
     fields = dataclasses.fields(PruneConfig)
-    new = ("search_plateau", "search_weight_decay", "search_reach")
-    before = dataclasses.make_dataclass("PruneConfig", [(f.name, f.type, f) for f in fields
-                                                         if f.name not in new], frozen=True)
-    was = before(**{k: v for k, v in dataclasses.asdict(off).items() if k not in new})
+    was = as_before(off, "search_plateau", "search_weight_decay", "search_reach")
     assert digest(*named_prune(off)) == digest(was, named_prune(off)[1])
     assert digest(*named_prune(on)) != digest(*named_prune(off))
     names = {q.search_plateau: digest(*named_prune(q)) for q in (off, on)}
@@ -65,14 +69,12 @@ def test_probe_fraction_names_a_run_only_when_its_probe_samples():
     probe (the default) gets a name of its own; a run that never probes ignores the field."""
     import dataclasses
 
-    from prac.config import SelectConfig, digest
+    from prac.config import digest
     from prac.naming import named_select
 
     s = load_config(None, []).select
     every = dataclasses.replace(s, probe_fraction=1.0)
-    fields = [f for f in dataclasses.fields(SelectConfig) if f.name != "probe_fraction"]
-    before = dataclasses.make_dataclass("SelectConfig", [(f.name, f.type, f) for f in fields], frozen=True)
-    was = before(**{k: v for k, v in dataclasses.asdict(every).items() if k != "probe_fraction"})
+    was = as_before(every, "probe_fraction")
     assert s.probe_fraction == 0.5
     assert digest(*named_select(every)) == digest(was)
     assert digest(*named_select(s)) != digest(was)
@@ -86,15 +88,12 @@ def test_search_weight_decay_names_a_run_only_when_its_fine_tuning_rounds_use_it
     search (full-data IMP) never uses it, so it never enters that name."""
     import dataclasses
 
-    from prac.config import PruneConfig, digest, non_default
+    from prac.config import digest, non_default
     from prac.naming import as_started, named_prune
 
     p = dataclasses.replace(load_config(None, []).prune, search_reach=None)  # a field of its own (below)
     off = dataclasses.replace(p, search_weight_decay=0.0)
-    new = ("search_weight_decay", "search_reach")
-    before = dataclasses.make_dataclass("PruneConfig", [(f.name, f.type, f) for f in dataclasses.fields(PruneConfig)
-                                                         if f.name not in new], frozen=True)
-    was = before(**{k: v for k, v in dataclasses.asdict(off).items() if k not in new})
+    was = as_before(off, "search_weight_decay", "search_reach")
     assert p.search_weight_decay == 0.003
     old = {**non_default(was), "search_plateau": True}   # how a name spelled the plateau stop then
     assert digest(*named_prune(off)) == digest(old, named_prune(off)[1])
@@ -110,15 +109,13 @@ def test_search_reach_names_a_run_only_where_it_sets_the_lr():
     explicit search_lr, SGD, a rewinding search, full-data IMP) it never enters the name."""
     import dataclasses
 
-    from prac.config import PruneConfig, digest, non_default
+    from prac.config import digest, non_default
     from prac.naming import as_started, named_prune
 
     p = load_config(None, []).prune
     assert p.search_reach == 4.0
     off = dataclasses.replace(p, search_reach=None)
-    before = dataclasses.make_dataclass("PruneConfig", [(f.name, f.type, f) for f in dataclasses.fields(PruneConfig)
-                                                         if f.name != "search_reach"], frozen=True)
-    was = before(**{k: v for k, v in dataclasses.asdict(off).items() if k != "search_reach"})
+    was = as_before(off, "search_reach")
     old = {**non_default(was), "search_plateau": True, "search_weight_decay": 0.003}
     assert digest(*named_prune(off)) == digest(old, named_prune(off)[1])
     assert digest(*named_prune(p)) != digest(*named_prune(off))

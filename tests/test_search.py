@@ -17,6 +17,12 @@ def search(cfg, entry, root):
     return find_ticket(from_config(cfg), entry, root)
 
 
+def search_masks(overrides, entry, root):
+    """A search's report and the masks of every round it saved."""
+    r = search(load_config(None, overrides), entry, root)
+    return r, load_file(f"{r['run_dir']}/masks.safetensors")
+
+
 def test_find_ticket_reports_rounds_savings_and_a_masked_ticket(built):
     cfg, entry, root = built
     r = search(cfg, entry, root)
@@ -292,8 +298,7 @@ def test_the_search_weight_decay_acts_on_fine_tuning_rounds_only(built):
             "prune.search_extend=0"]
 
     def masks(*extra):
-        r = search(load_config(None, over + list(extra)), entry, root)
-        return r, load_file(f"{r['run_dir']}/masks.safetensors")
+        return search_masks(over + list(extra), entry, root)
 
     plain, m0 = masks("prune.search_weight_decay=0")
     decayed, m1 = masks("prune.search_weight_decay=0.5")
@@ -323,8 +328,7 @@ def test_the_search_reach_sets_the_fine_tuning_lr_from_how_far_the_dense_run_mov
     steps = round(0.1 * 4 * 19)                                   # a budget: 600 samples at batch 32, 4 epochs
 
     def run(*extra):
-        r = search(load_config(None, over + list(extra)), entry, root)
-        return r, load_file(f"{r['run_dir']}/masks.safetensors")
+        return search_masks(over + list(extra), entry, root)
 
     far, m_far = run("prune.search_reach=50")
     assert far["finetune_lr"] == pytest.approx(50 * moved / steps) and far["finetune_lr"] > cfg.train.lr
