@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pipelines.bench import run_bench
 from pipelines.bench_report import diff_text, round_difference
-from prac.config_file import load_config
+from prac.config.load import load_config
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ runs the target architecture's methods and adds ``transfer``: its tickets found 
 PrAC set the source architecture built, with that build amortised over both searches.
 
 Under ``torchrun --nproc_per_node=K -m prac bench`` every training is data-parallel and
-rank 0 alone writes (``prac.distributed``); ``bench speed`` measures one process and
+rank 0 alone writes (``prac.train.distributed``); ``bench speed`` measures one process and
 refuses to run under torchrun.
 """
 
@@ -29,18 +29,20 @@ from pathlib import Path
 import torch
 
 from pipelines import bench_report
-from prac import cache, distributed, paths
-from prac.build import build_prac
-from prac.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
-from prac.config import Config, PruneConfig
+from prac import paths
+from prac.select import cache
+from prac.train import distributed
+from prac.select.build import build_prac
+from prac.train.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
+from prac.config.schema import Config, PruneConfig
 from prac.errors import PracError
-from prac.report import amortised_savings, build_charged
-from prac.curve import EARLY_STOP
+from prac.report.account import amortised_savings, build_charged
+from prac.train.curve import EARLY_STOP
 from prac.prune import density, magnitude_masks, round_masks, shuffled_masks
-from prac.search import HISTORY, TICKET, find_ticket
+from prac.search.loop import HISTORY, TICKET, find_ticket
 from prac.setup import from_config
 from prac.store import load_tensors, read_json, write_json
-from prac.validate import retrain, retrain_seed
+from prac.search.validate import retrain, retrain_seed
 
 METHODS = ("full", "prac", "random", "matched", "reinit")
 
@@ -93,9 +95,9 @@ def variant_masks(variant: str, history: dict, r: int, cfg: Config, dense) -> di
 def retrained_rounds(cfg: Config, run: dict, out, progress, variant: str = "rewind",
                      only: set[int] | None = None) -> list[dict]:
     """Every round's ticket retrained on the full split under ``variant`` (``VARIANTS``), by
-    ``prac.validate.retrain`` with the seed rule of find-ticket's validation, so a round
+    ``prac.search.validate.retrain`` with the seed rule of find-ticket's validation, so a round
     find-ticket already retrained is read from its report, not trained again. Each round
-    gives its final and early-stop figures and its validation curve (``prac.curve``);
+    gives its final and early-stop figures and its validation curve (``prac.train.curve``);
     cached per round under the run folder."""
     rdir = Path(run["run_dir"])
     cache_file = rdir / ("retrain.json" if variant == "rewind" else f"retrain_{variant}.json")

@@ -13,7 +13,7 @@ from pathlib import Path
 import scipy.stats
 import torch
 
-from prac import distributed
+from prac.train import distributed
 from prac.progress import say
 from prac.store import write_json
 

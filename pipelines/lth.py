@@ -4,7 +4,7 @@
 
 Per seed, one PrAC set's build trains the dense network (the reference: its early-stop step
 and its test accuracy there), then every method gives, per pruning round, a ticket trained
-on the full training split with its validation curve (``prac.curve``):
+on the full training split with its validation curve (``prac.train.curve``):
 
 - ``iterative``: full-data IMP rewinding to the initialisation; its rounds are its tickets;
 - ``oneshot``: the dense network pruned in one shot to each round's per-layer densities;
@@ -31,11 +31,11 @@ from pathlib import Path
 from pipelines import bench_report, lth_report
 from pipelines.bench import dense_model, figures, method_config, retrained_rounds, variant_masks
 from prac import paths
-from prac.build import build_prac
-from prac.config import Config
+from prac.select.build import build_prac
+from prac.config.schema import Config
 from prac.errors import PracError
 from prac.prune import round_masks
-from prac.search import HISTORY, find_ticket
+from prac.search.loop import HISTORY, find_ticket
 from prac.setup import from_config
 from prac.store import load_tensors
 

@@ -18,11 +18,11 @@ Methods (``METHODS``):
   ``random_subset`` the PrAC search on a random subset of the PrAC set's size: all three
   ``prac.find_ticket`` with ``prune.target_density`` and ``rounds_for(density)`` rounds,
   which prune hidden layers at 1 − T^(1/n) per round and the output layer at half that;
-- ``synflow`` data-free iterative SynFlow (``prac.synflow``), 100 rounds.
+- ``synflow`` data-free iterative SynFlow (``prac.prune_synflow``), 100 rounds.
 
 Per (task, seed, method, density) the result holds the weak ticket (test accuracy after
 training the masked host from its rewound weights on the full training split, with the
-recipe of find-ticket's validation retrain, ``prac.validate.retrain``), the strong ticket
+recipe of find-ticket's validation retrain, ``prac.search.validate.retrain``), the strong ticket
 (the same metric untrained, after ``prac.data.planted.strong_metric_calibrated``), the
 structure against the planted mask (``structure``: edge precision/recall with their chance
 levels, planted units recovered, per-layer densities, layer collapse) and the cost of the
@@ -35,7 +35,7 @@ prac trains on its own standardisation of the inputs (per feature, the training 
 statistics; for the circle an almost isotropic ×1.73), so weak tickets are trained on those
 inputs; the strong metric is the task's own, on the raw inputs the planting was made for.
 
-Regression (helix, relu): prac trains with MSE (``prac.engine``), and a training sample
+Regression (helix, relu): prac trains with MSE (``prac.train.loop``), and a training sample
 counts as learned (the tracker's and the flip probe's "correct") while its squared error is
 below ``select.learned_mse`` = (``LEARNED_STDS`` noise stds)² = 9e-4 here. The weak and
 strong metrics are the test MSE per entry (``weak_test_mse``, ``strong_test_mse``: lower
@@ -59,20 +59,20 @@ import prac
 from pipelines import planted_report
 from pipelines.bench_report import hardware
 from pipelines.planted_structure import structure
-from prac import cache
-from prac.config import digest
-from prac.config_file import load_config
-from prac.evaluate import evaluate_mse
+from prac.select import cache
+from prac.config.schema import digest
+from prac.config.load import load_config
+from prac.train.evaluate import evaluate_mse
 from prac.data.planted import PlantedTask, make_task, strong_metric_calibrated
 from prac.errors import PracError
 from prac.models.planted import TASKS
-from prac.naming import SEARCH_VERSION
+from prac.search.naming import SEARCH_VERSION
 from prac.progress import say
 from prac.prune import Masks
 from prac.setup import Setup, from_arrays, state_of
 from prac.store import read_json, write_json
-from prac.synflow import ROUNDS as SYNFLOW_ROUNDS, synflow_masks
-from prac.validate import retrain, retrain_seed
+from prac.prune_synflow import ROUNDS as SYNFLOW_ROUNDS, synflow_masks
+from prac.search.validate import retrain, retrain_seed
 
 METHODS = ("oracle", "random", "shuffled", "oneshot", "imp", "prac", "random_subset", "synflow")
 ALL_METHODS = METHODS

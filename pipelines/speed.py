@@ -36,15 +36,15 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from prac.setup import from_config
-from prac.config import Config
+from prac.config.schema import Config
 from prac.data.dataset import Pixels, batch
-from prac.engine import augment, make_optimizer, train
-from prac.fastpath import amp_dtype, autocast, wants_channels_last
+from prac.train.loop import augment, make_optimizer, train
+from prac.train.fastpath import amp_dtype, autocast, wants_channels_last
 from prac.export import CSRLinear, sparse_linear_model, write_export
 from prac.progress import say
 from prac.prune import apply_masks, density, magnitude_masks
 from prac.store import write_json
-from prac.track import ForgettingTracker
+from prac.select.track import ForgettingTracker
 
 PAIRS_MIN, PAIRS_MAX, BUDGET_S = 9, 61, 10.0  # engine/bare pairs: at least 9 and 10 s, at most 61
 TICKET_DENSITY = 0.056

@@ -14,7 +14,7 @@ half the rate; ``prunable=[names]`` chooses other parameters. Without ``model_fn
 config's registry model (``model.name``) is used, and without arrays the config's dataset.
 
 ``config`` is a YAML path, a dict of the dotted keys of ``--set`` (``{"train.lr": 1e-3}``)
-or a ``prac.config.Config``; keyword overrides spell the dot as a double underscore
+or a ``prac.config.schema.Config``; keyword overrides spell the dot as a double underscore
 (``train__lr=1e-3``). Both are checked like ``--set`` and raise ``prac.PracError``.
 Artifacts go under ``out`` (default ``artifacts``), as with the command line: the same
 arguments again are a cache hit.
@@ -31,15 +31,15 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from prac import cache
-from prac.build import build_prac as _build
-from prac.config import Config, ModelConfig, to_dict
-from prac.config_file import _build as _from_plain, load_config
+from prac.select import cache
+from prac.select.build import build_prac as _build
+from prac.config.schema import Config, ModelConfig, to_dict
+from prac.config.load import _build as _from_plain, load_config
 from prac.errors import PracError
 from prac.models import build_model
 from prac.models.base import PRUNABLE_ATTR
 from prac.prune import density
-from prac.search import TICKET, TRAINED, find_ticket as _search
+from prac.search.loop import TICKET, TRAINED, find_ticket as _search
 from prac.setup import Setup, from_arrays
 from prac.store import load_tensors, read_json
 
@@ -236,7 +236,7 @@ def _config(config, overrides: dict, base: dict | None) -> Config:
         return load_config(None, base=base, values={**config, **values})
     if config is not None and not isinstance(config, (str, os.PathLike)):
         raise PracError(f"config is a {type(config).__name__}; pass a YAML path, a dict of dotted keys "
-                        "({'train.lr': 0.001}) or a prac.config.Config")
+                        "({'train.lr': 0.001}) or a prac.config.schema.Config")
     return load_config(config, base=base, values=values)
 
 

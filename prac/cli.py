@@ -6,7 +6,7 @@ User errors print one line on stderr and exit with status 2, without a traceback
 
 ``torchrun --nproc_per_node=K -m prac build-prac ...`` (find-ticket, bench) runs the same
 command data-parallel over K processes: ``main()`` joins torchrun's process group first
-(``prac.distributed``: gloo on CPU, NCCL on GPU) and leaves it at exit.
+(``prac.train.distributed``: gloo on CPU, NCCL on GPU) and leaves it at exit.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import typer
 
 # nothing here imports torch (about 1.5 s): `prac --help` answers at once, and each command
 # imports what it needs when it runs
-from prac.config import describe_keys
-from prac.config_file import load_config, load_transfer
+from prac.config.schema import describe_keys
+from prac.config.load import load_config, load_transfer
 from prac.errors import PracError
 
 KEYS_HELP = "Settable keys (--set key=value): " + ", ".join(k for k, _, _ in describe_keys()) + "."
@@ -61,8 +61,8 @@ def build_prac_cmd(config: Optional[Path] = ConfigOpt, set_: Optional[List[str]]
 
     Data-parallel: `torchrun --nproc_per_node=K -m prac build-prac ...` (gloo on CPU, NCCL on GPU;
     train.batch_size is the global batch). The set is the same cache entry as a one-process build."""
-    from prac import distributed
-    from prac.build import build_prac
+    from prac.train import distributed
+    from prac.select.build import build_prac
     from prac.progress import progress_bars
     from prac.setup import from_config
 
@@ -92,17 +92,18 @@ def find_ticket_cmd(prac: Optional[str] = typer.Option(None, "--prac", help="PrA
 
     Data-parallel: `torchrun --nproc_per_node=K -m prac find-ticket ...` (gloo on CPU, NCCL on GPU;
     train.batch_size is the global batch; masks are computed on rank 0 and shared)."""
-    from prac import cache, distributed
-    from prac.build import build_prac
+    from prac.select import cache
+    from prac.train import distributed
+    from prac.select.build import build_prac
     from prac.progress import progress_bars
-    from prac.search import find_ticket
+    from prac.search.loop import find_ticket
     from prac.setup import from_config
 
     with progress_bars(not quiet) as bars:
         if resume is not None:
             if prac or config or set_:
                 raise PracError("--resume continues a run as it was started; drop --prac, --config and --set")
-            from prac.search import resumable
+            from prac.search.loop import resumable
 
             cfg, entry, out = resumable(resume)
         elif prac is None:
@@ -121,7 +122,7 @@ def find_ticket_cmd(prac: Optional[str] = typer.Option(None, "--prac", help="PrA
 @cache_app.command("ls")
 def cache_ls(out: Optional[Path] = OutOpt):
     """A table of the cached PrAC sets."""
-    from pipelines.inspect import cache_table
+    from prac.report.inspect import cache_table
 
     cache_table(out)
 
@@ -130,8 +131,8 @@ def cache_ls(out: Optional[Path] = OutOpt):
 def cache_show(key: str = typer.Argument(..., help="Key, unique key prefix, or prac/<key> folder."),
                out: Optional[Path] = OutOpt):
     """The meta of one PrAC set, its composition and per-class counts."""
-    from pipelines.inspect import show_entry
-    from prac import cache
+    from prac.report.inspect import show_entry
+    from prac.select import cache
 
     show_entry(cache.resolve(out, key))
 
@@ -139,7 +140,7 @@ def cache_show(key: str = typer.Argument(..., help="Key, unique key prefix, or p
 @cache_app.command("rm")
 def cache_rm(key: str = typer.Argument(..., help="Key or unique key prefix."), out: Optional[Path] = OutOpt):
     """Remove one cached PrAC set."""
-    from prac import cache
+    from prac.select import cache
 
     typer.echo(f"removed {cache.remove(out, key)}")
 
@@ -149,7 +150,7 @@ def report_cmd(run: Optional[str] = typer.Argument(None, help="Run name, unique 
                                                               "omitted: list the runs."),
                out: Optional[Path] = OutOpt):
     """Show a run's savings report (report.md), or list the finished runs."""
-    from pipelines.inspect import list_runs, show_run
+    from prac.report.inspect import list_runs, show_run
 
     if run is None:
         list_runs(out)
@@ -249,7 +250,7 @@ def export_cmd(run: str = typer.Argument(..., help="Run folder (runs/<run>), or 
     a header names the architecture and its prunable layers. `prac.load_ticket(FILE)` rebuilds
     a dense-shaped model that predicts exactly what the run's model predicts (a model of your
     own needs its model_fn=...). Prints the file's size against a dense safetensors file."""
-    from pipelines.inspect import run_folder
+    from prac.report.inspect import run_folder
     from prac.api import load_ticket
 
     ticket = load_ticket(run_folder(root, run), model_fn=_no_model_fn)
@@ -286,7 +287,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         if "RANK" in os.environ and "WORLD_SIZE" in os.environ:  # torchrun's environment; one process skips torch here
-            from prac import distributed as group
+            from prac.train import distributed as group
 
             group.init_from_env()
             where = f"[rank {group.rank()}] " if group.active() else ""
@@ -319,7 +320,7 @@ def main() -> None:
 
 def _resume_hint() -> str:
     """What an interrupted command leaves behind (a checkpoint, if it got that far)."""
-    checkpoint = sys.modules.get("prac.checkpoint")  # not imported: nothing trained, nothing to name
+    checkpoint = sys.modules.get("prac.train.checkpoint")  # not imported: nothing trained, nothing to name
     return checkpoint.resume_hint() if checkpoint else "nothing was checkpointed yet; the same command starts over"
 
 

@@ -10,7 +10,7 @@ import os
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from prac import distributed
+from prac.train import distributed
 
 console = Console(stderr=True, highlight=False)
 

@@ -54,7 +54,7 @@ def magnitude_masks(model: nn.Module, masks: Masks | None, rate: float, out_rate
     ``out_rate``; convolution kernels at ``conv_rate`` if given, as the LTH paper prunes
     Conv-2/4/6), per layer or globally across the hidden layers.
 
-    ``criterion`` (``prac.config.CRITERIA``) scores a weight by its magnitude, or, given the weights
+    ``criterion`` (``prac.config.schema.CRITERIA``) scores a weight by its magnitude, or, given the weights
     ``init`` the ticket will be rewound to, by magnitude among the weights whose sign still
     matches ``init``'s (``same_sign``: a weight that crossed zero ranks below every one that
     did not), by its growth ``|w| - |w_init|`` (``increase``), or for the ablations by

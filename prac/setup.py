@@ -2,10 +2,10 @@
 
 Two ways in, one code path after: the command line names a registry model and a dataset
 kind in the config (``from_config``); the Python API hands over a user's ``model_fn`` and
-arrays (``from_arrays``). Both give a ``Setup``, and ``prac.build`` / ``prac.search`` only
+arrays (``from_arrays``). Both give a ``Setup``, and ``prac.select.build`` / ``prac.search.loop`` only
 ever see that.
 
-Under torchrun every rank runs the whole stage (see ``prac.distributed``): each on its own
+Under torchrun every rank runs the whole stage (see ``prac.train.distributed``): each on its own
 GPU (``cuda:LOCAL_RANK``), all with the same data and initial weights.
 """
 
@@ -22,13 +22,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from prac import distributed
-from prac.config import ARRAYS_KIND, Config, DatasetConfig, digest, to_dict
+from prac.train import distributed
+from prac.config.schema import ARRAYS_KIND, Config, DatasetConfig, digest, to_dict
 from prac.data import Dataset, load_dataset
 from prac.data.dataset import Pixels
 from prac.data.npz import to_layout
 from prac.data.prepare import Raw, finish
-from prac.task import default_learned_mse, is_regression
+from prac.train.task import default_learned_mse, is_regression
 from prac.errors import PracError
 from prac.models import build_model
 from prac.models.base import PRUNABLE_ATTR, output_name, prunable
@@ -86,14 +86,14 @@ class Setup:
 
     @property
     def regression(self) -> bool:
-        """Float targets: a regression task (``prac.engine``)."""
+        """Float targets: a regression task (``prac.train.loop``)."""
         return is_regression(self.data.y_train)
 
     @functools.cached_property
     def learned_mse(self) -> float | None:
         """The squared error below which a regression sample counts as learned, resolved
         once for every split: ``select.learned_mse``, or 1 % of the training targets'
-        variance (``prac.task.default_learned_mse``); None for class labels. Pass it as
+        variance (``prac.train.task.default_learned_mse``); None for class labels. Pass it as
         ``learned_mse=`` to ``train``, ``evaluate`` and ``select.prune_flips``."""
         if not self.regression:
             return None

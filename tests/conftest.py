@@ -3,8 +3,8 @@ import os
 import pytest
 import torch
 
-from prac.build import build_prac
-from prac.config_file import load_config
+from prac.select.build import build_prac
+from prac.config.load import load_config
 from prac.setup import from_config
 
 os.environ.setdefault("PRAC_NO_PROGRESS", "1")

@@ -9,7 +9,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 import prac
-from prac.config_file import load_config
+from prac.config.load import load_config
 from prac.errors import PracError
 
 TINY = {"train__epochs": 3, "prune__rounds": 2}
@@ -105,7 +105,7 @@ def test_a_user_model_needs_its_model_fn_to_load(found):
 
 def test_the_cache_key_changes_with_architecture_and_initialisation(found, digits, tmp_path):
     from prac.api import _setup
-    from prac.build import prac_key
+    from prac.select.build import prac_key
 
     pset, _, _ = found
     key = lambda fn, **kw: prac_key(_setup(fn, digits, None, {**TINY, **kw}, None))   # noqa: E731
@@ -121,7 +121,7 @@ def test_the_cache_key_changes_with_architecture_and_initialisation(found, digit
 
 
 def test_a_registry_model_from_python_is_the_command_lines_run(tmp_path):
-    from prac.build import build_prac as stage
+    from prac.select.build import build_prac as stage
     from prac.setup import from_config
 
     overrides = {"train.epochs": 2, "prune.rounds": 1, "dataset.train_limit": 300}

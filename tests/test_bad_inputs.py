@@ -148,9 +148,9 @@ def corrupt_copy(c):
 def empty_prac_set(c):
     """Nothing forgotten, never learned or flipped: hard to reach on real data in a test, so
     the selection is made to come back empty."""
-    import prac.build
+    import prac.select.build
 
-    c.monkeypatch.setattr(prac.build, "prac_indices", lambda *a, **k: torch.empty(0, dtype=torch.long))
+    c.monkeypatch.setattr(prac.select.build, "prac_indices", lambda *a, **k: torch.empty(0, dtype=torch.long))
 
 
 def disk_full(c):

@@ -1,8 +1,8 @@
 import torch
 from torch import nn
 
-from prac.config import TrainConfig
-from prac.engine import train
+from prac.config.schema import TrainConfig
+from prac.train.loop import train
 from prac.prune import apply_masks, density, full_masks, hamming, magnitude_masks, pull_back
 
 
@@ -95,7 +95,7 @@ def test_conv_kernels_take_their_own_rate_and_the_fc_layers_keep_theirs():
 def test_a_conv_rate_with_global_pruning_is_refused():
     import pytest
 
-    from prac.config_file import load_config
+    from prac.config.load import load_config
     from prac.errors import PracError
 
     with pytest.raises(PracError, match="prune.scope=global ranks all hidden weights together"):

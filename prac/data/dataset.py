@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from prac.config import DatasetConfig
-from prac.task import class_counts
+from prac.config.schema import DatasetConfig
+from prac.train.task import class_counts
 
 
 @dataclass

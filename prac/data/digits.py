@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from prac.config import DatasetConfig
+from prac.config.schema import DatasetConfig
 from prac.data.prepare import Raw, split_indices
 
 TEST_FRACTION = 0.2

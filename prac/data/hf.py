@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prac.config import DatasetConfig
+from prac.config.schema import DatasetConfig
 from prac.data.prepare import Raw, split_indices
 from prac.errors import PracError
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from prac.config import DatasetConfig
+from prac.config.schema import DatasetConfig
 from prac.data.prepare import Raw, split_indices
 
 SEED = 42

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prac.config import DatasetConfig
+from prac.config.schema import DatasetConfig
 from prac.data.prepare import Raw
 from prac.errors import PracError
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from prac.config import DatasetConfig
+from prac.config.schema import DatasetConfig
 from prac.data.dataset import Dataset, fingerprint
 from prac.errors import PracError
 

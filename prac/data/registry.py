@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from prac.config import ARRAYS_KIND, DatasetConfig
+from prac.config.schema import ARRAYS_KIND, DatasetConfig
 from prac.errors import PracError
 from prac.data import cifar, digits, hf, idx, mnist1d, npz
 from prac.data.dataset import Dataset

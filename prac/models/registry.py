@@ -11,7 +11,7 @@ from typing import Callable
 
 from torch import nn
 
-from prac.config import ModelConfig
+from prac.config.schema import ModelConfig
 from prac.errors import PracError
 from prac.models import conv, mlp, resnet, vgg
 

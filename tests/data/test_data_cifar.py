@@ -6,7 +6,7 @@ import pytest
 import torch
 from datafiles import denormalise
 
-from prac.config import DatasetConfig
+from prac.config.schema import DatasetConfig
 from prac.data import load_dataset, safe_pickle
 from prac.errors import PracError
 

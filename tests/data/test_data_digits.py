@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from prac.config import DatasetConfig
+from prac.config.schema import DatasetConfig
 from prac.data import Dataset, load_dataset
 from prac.errors import PracError
 

@@ -8,7 +8,7 @@ from datafiles import denormalise
 datasets = pytest.importorskip("datasets")
 Image = pytest.importorskip("PIL.Image")
 
-from prac.config import DatasetConfig  # noqa: E402
+from prac.config.schema import DatasetConfig  # noqa: E402
 from prac.data import load_dataset  # noqa: E402
 from prac.errors import PracError  # noqa: E402
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from datafiles import denormalise, idx_bytes, write_idx, write_mnist_dir
 
-from prac.config import DatasetConfig
+from prac.config.schema import DatasetConfig
 from prac.data import load_dataset
 from prac.data.idx import read_idx
 from prac.errors import PracError

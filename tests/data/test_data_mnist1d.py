@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from prac.config import DatasetConfig
-from prac.config_file import load_config
+from prac.config.schema import DatasetConfig
+from prac.config.load import load_config
 from prac.data import load_dataset, mnist1d
 
 CONFIG = Path(__file__).parent.parent.parent / "configs" / "mnist1d_mlp.yaml"

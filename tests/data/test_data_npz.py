@@ -3,7 +3,7 @@ import pytest
 import torch
 from datafiles import denormalise
 
-from prac.config import DatasetConfig
+from prac.config.schema import DatasetConfig
 from prac.data import load_dataset
 from prac.errors import PracError
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from prac.config import ModelConfig
+from prac.config.schema import ModelConfig
 from prac.errors import PracError
 from prac.models import MODELS, build_model, output_name, prunable
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from prac.config import ModelConfig
+from prac.config.schema import ModelConfig
 from prac.models import MODELS, build_model, prunable
 
 

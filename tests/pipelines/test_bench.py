@@ -2,12 +2,12 @@
 
 import json
 
-from prac import search as search_stage
-from prac import validate as validate_stage
+from prac.search import loop as search_stage
+from prac.search import validate as validate_stage
 from pipelines.bench import run_bench
 from pipelines.speed import run_speed
-from prac import cache
-from prac.config_file import load_config, load_transfer
+from prac.select import cache
+from prac.config.load import load_config, load_transfer
 
 
 def test_tiny_bench_writes_consistent_figures_and_resumes_from_cache(tmp_path, tiny_overrides, monkeypatch):
@@ -89,8 +89,8 @@ def test_transfer_bench_reuses_the_source_set_and_amortises_its_build(tmp_path, 
 
 def test_one_ticket_gets_one_accuracy_in_find_ticket_and_in_bench(tmp_path, tiny_overrides):
     from pipelines.bench import retrained_rounds
-    from prac.build import build_prac
-    from prac.search import find_ticket
+    from prac.select.build import build_prac
+    from prac.search.loop import find_ticket
     from prac.setup import from_config
 
     cfg = load_config(None, tiny_overrides)
@@ -101,10 +101,10 @@ def test_one_ticket_gets_one_accuracy_in_find_ticket_and_in_bench(tmp_path, tiny
 
 
 def test_the_account_counts_every_pass(tmp_path, tiny_overrides):
-    from prac.build import build_prac
-    from prac.curve import points
-    from prac.engine import steps_for
-    from prac.search import find_ticket
+    from prac.select.build import build_prac
+    from prac.train.curve import points
+    from prac.train.loop import steps_for
+    from prac.search.loop import find_ticket
     from prac.setup import from_config
 
     cfg = load_config(None, tiny_overrides)

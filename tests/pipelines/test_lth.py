@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from prac.config_file import load_config
+from prac.config.load import load_config
 
 TINY = ["train.epochs=3", "prune.rounds=3", "dataset.train_limit=600", "train.eval_test=true"]  # as bench lth sets
 
@@ -48,7 +48,7 @@ def test_every_ticket_stops_early_at_its_curves_minimum_validation_loss(lth):
 def test_the_controls_keep_the_tickets_layer_densities_but_not_their_edges(lth):
     from pipelines.bench import dense_model, variant_masks
     from prac.prune import round_masks
-    from prac.search import HISTORY
+    from prac.search.loop import HISTORY
     from prac.setup import from_config
     from prac.store import load_tensors
 

@@ -10,7 +10,7 @@ from pipelines import planted as planted_bench
 from pipelines.planted import run_planted
 from pipelines.planted_structure import reachability
 from prac.errors import PracError
-from prac.synflow import synflow_masks
+from prac.prune_synflow import synflow_masks
 
 TINY = {"task_kwargs": {"n_train": 600, "n_test": 200}, "recipe": {"train.epochs": 2}}
 
@@ -94,7 +94,7 @@ def test_cached_results_are_keyed_by_the_search_defaults_not_only_the_recipe(mon
     results of the old default are never served for the new one."""
     import dataclasses
 
-    from prac.config_file import load_config
+    from prac.config.load import load_config
 
     before = planted_bench.results_key(TINY["recipe"], TINY["task_kwargs"])
     assert planted_bench.results_key(TINY["recipe"], TINY["task_kwargs"]) == before

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-from prac.checkpoint import load_checkpoint
+from prac.train.checkpoint import load_checkpoint
 
 KILL_AT = Path(__file__).with_name("kill_at.py")
 ARGS = ["find-ticket", "-q", "--set", "train.epochs=4", "--set", "prune.rounds=2", "--set", "dataset.train_limit=600"]
@@ -80,7 +80,7 @@ def test_killed_at_five_points_and_resumed_equals_uninterrupted(tmp_path):
     assert not list((out / "prac").glob("*/meta.json"))     # nothing half-published
     # 4. between rounds: when round 2 starts pruning, after round 1's checkpoint (masks are
     # computed by the build's probe, round 1, round 1's reprobe, then round 2)
-    kill(out, "prac.distributed:masks_on_main", 4)
+    kill(out, "prac.train.distributed:masks_on_main", 4)
     assert list((out / "prac").glob("*/meta.json")) and ckpts() == ["checkpoint.safetensors"]
     state = load_checkpoint(out / "runs" / rdir / "checkpoint.safetensors")
     assert state["done"] == 1 and "train" not in state

@@ -1,0 +1,176 @@
+"""Stage 1: dense training with the forgetting tracker, the prune-flip probe, the PrAC set.
+
+    prac build-prac [--config configs/fashion_mnist_lenet.yaml] [--set key=value ...] [--out DIR]
+    prac.build_prac(model_fn, x_train, y_train, x_test, y_test)          # the Python API
+
+The result is cached under ``<out>/prac/<key>/``; the key hashes everything that
+determines it, so running the same command again is a cache hit and trains nothing. The
+dense run checkpoints every epoch to ``<out>/prac/.<key>.checkpoint.safetensors``: after a
+crash or a kill, the same command continues from it and builds the same set, bit for bit.
+
+Under ``torchrun --nproc_per_node=K -m prac build-prac`` the dense run is data-parallel:
+the tracker and the probe see every sample as in one process, rank 0 publishes the entry,
+the other ranks wait for it and load it. The key does not depend on K; ``meta.json``
+records it as ``world_size``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+
+import torch
+
+from prac import paths
+from prac.select import cache
+from prac.train import distributed
+from prac.train.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
+from prac.config.schema import Config, digest, to_dict
+from prac.train.curve import Curve
+from prac.train.loop import TrainStats, steps_for, train
+from prac.errors import PracError
+from prac.progress import say
+from prac.report.account import forwards
+from prac.select import prac_indices, predict, prune_flips
+from prac.setup import Setup, Snapshot, state_of
+from prac.train.task import class_counts
+from prac.select.track import ForgettingTracker
+
+
+def probe_settings(cfg: Config) -> dict:
+    """The pruning settings that shape the flip probe (and so the set)."""
+    settings = {"rate": cfg.prune.round_rate, "out_rate": cfg.prune.out_rate, "scope": cfg.prune.scope,
+                "rewind_step": cfg.prune.rewind_step}
+    if cfg.prune.conv_rate is not None:  # only when set: the keys of every other set stay what they were
+        settings["conv_rate"] = cfg.prune.conv_rate
+    return settings
+
+
+def prac_key(setup: Setup) -> str:
+    """Hash of the dataset content and split, the source model, its training and seed,
+    the selection rule and the probe's pruning settings. A registry model enters as its
+    config (the keys of sets built before the Python API existed stay valid), a user's
+    model as the hash of its structure and initial weights."""
+    cfg = setup.cfg
+    model = {"user_model": setup.model.id} if setup.model.user else cfg.model
+    # select.learned_mse shapes a regression set, select.dense_fraction the dense run; each is left out at
+    # its default, so older keys stay valid
+    rule = {"threshold": cfg.select.threshold,
+            **({} if cfg.select.learned_mse is None else {"learned_mse": cfg.select.learned_mse}),
+            **({} if cfg.select.dense_fraction == 1 else {"dense_fraction": cfg.select.dense_fraction})}
+    return digest("prac-set", setup.data.fingerprint, model, cfg.train, cfg.seed, rule, probe_settings(cfg))
+
+
+def build_prac(setup: Setup, out=None, progress=None) -> cache.Entry:
+    """The cached PrAC set of ``setup`` (built now if it is not cached yet)."""
+    cfg, data = setup.cfg, setup.data
+    key = prac_key(setup)
+    path = paths.prac_dir(out, key)
+    if distributed.main_says((path / cache.META).is_file()):
+        say(f"PrAC set {key[:12]} is cached: nothing to train")
+        return cache.load(path)
+    paths.prac_root(out).mkdir(parents=True, exist_ok=True)  # fail early on an unwritable root
+    # the dense run checkpoints every epoch beside the cache; the same command resumes it
+    ckpt = paths.prac_root(out) / f".{key}.checkpoint.safetensors"
+    saved = load_checkpoint(ckpt)
+    if saved is not None:
+        say(f"resuming the dense run of PrAC set {key[:12]} from epoch {saved['train']['epoch']}")
+
+    t = setup.tensors()
+    model = setup.new_model()
+    init = state_of(model)
+    tracker = ForgettingTracker(data.train_size, device=setup.device)
+    stats, rewind, dense = dense_run(setup, model, t, tracker, init, ckpt, saved, progress)
+    start = time.perf_counter() - stats.seconds
+    # the dense network's logits on the training split: the probe's reference predictions, and
+    # the soft targets of a distilling search (prune.distill), cached with the set
+    logits = predict(model, t["x_train"], logits=True)
+    p = cfg.prune
+    flipped = prune_flips(model, None, t["x_train"], p.round_rate, p.out_rate, p.scope, reference=logits,
+                          y=t["y_train"], learned_mse=setup.learned_mse, conv_rate=p.conv_rate)
+    index = prac_indices(tracker.forgetting_events.cpu(), tracker.never_learned.cpu(), flipped, cfg.select.threshold)
+    seconds = time.perf_counter() - start
+    if len(index) == 0:
+        remove_checkpoint(ckpt)
+        raise PracError("the PrAC set is empty (no sample was forgotten, never learned or flipped); "
+                        "lower select.threshold or train fewer epochs")
+
+    meta = describe(setup, key, tracker, flipped, index, stats, seconds, dense)
+    tstats = {"index": index, "forgetting_events": tracker.forgetting_events, "never_learned": tracker.never_learned,
+              "prune_flipped": flipped, "presentations": tracker.presentations,
+              "first_learned": tracker.first_learned, "dense_logits": logits}
+    weights = {**{f"init.{k}": v for k, v in init.items()}, **{f"rewind.{k}": v for k, v in rewind.items()},
+               **{f"trained.{k}": v for k, v in state_of(model).items()}}
+    if distributed.is_main():
+        cache.publish(path, {cache.STATS: tstats, cache.DENSE: weights}, meta)
+        remove_checkpoint(ckpt)
+    distributed.barrier()  # the other ranks read the entry rank 0 published
+    entry = cache.load(path)
+    n = data.train_size
+    say(f"PrAC set: {len(index):,} of {n:,} samples ({100 * len(index) / n:.1f} %); dense test accuracy "
+        f"{100 * meta['dense']['test_acc']:.2f} % after {stats.steps:,} steps in {seconds:.1f} s")
+    return entry
+
+
+def dense_run(setup: Setup, model, t: dict, tracker: ForgettingTracker, init: dict, ckpt, saved, progress=None
+              ) -> tuple[TrainStats, dict, dict]:
+    """Train the dense network on the full training split with the tracker listening;
+    returns its figures, the rewind weights (the init, or those after ``rewind_step``) and
+    its evaluation (``prac.train.curve``: final and early-stop figures, the validation curve)."""
+    cfg = setup.cfg
+    snap = Snapshot(cfg.prune.rewind_step)
+    n = setup.data.train_size
+    epochs = dense_epochs(cfg)
+    curve = Curve(t, steps_for(epochs, n, cfg.train.batch_size), cfg.train.eval_every, cfg.train.eval_test,
+                  cfg.train.precision, setup.learned_mse)
+    stats = train(model, t["x_train"], t["y_train"], torch.arange(n), cfg.train,
+                  epochs=epochs, seed=cfg.seed, listeners=[tracker, snap, curve], progress=progress,
+                  label=f"dense {setup.model.name}", checkpoint=lambda state: save_checkpoint(ckpt, {"train": state}),
+                  resume=None if saved is None else saved["train"], learned_mse=setup.learned_mse)
+    if cfg.prune.rewind_step > stats.steps:
+        remove_checkpoint(ckpt)  # these settings can never finish: nothing to resume
+        raise PracError(f"prune.rewind_step={cfg.prune.rewind_step} is beyond the dense run's {stats.steps} steps; "
+                        "lower it")
+    return stats, init if cfg.prune.rewind_step == 0 else snap.state, {**curve.finish(model, stats.steps),
+                                                                          "evaluated": curve.evaluated()}
+
+
+def dense_epochs(cfg: Config) -> float:
+    """The build's dense run length: ``select.dense_fraction`` of ``train.epochs`` (the lr
+    schedule spans the shorter run, so it still anneals)."""
+    return cfg.train.epochs * cfg.select.dense_fraction
+
+
+def describe(setup: Setup, key: str, tracker: ForgettingTracker, flipped: torch.Tensor, index: torch.Tensor,
+             stats: TrainStats, seconds: float, dense: dict) -> dict:
+    """``meta.json`` of a PrAC set: what built it, its size and composition, the dense run."""
+    cfg, data = setup.cfg, setup.data
+    n = data.train_size
+    hard = (tracker.forgetting_events.cpu() > cfg.select.threshold) | tracker.never_learned.cpu()
+    y = data.y_train
+    return {
+        "key": key,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "dataset": data.kind,
+        "fingerprint": data.fingerprint,
+        "model": setup.model.name,
+        "model_id": setup.model.id,
+        "user_model": setup.model.user,
+        "seed": cfg.seed,
+        "threshold": cfg.select.threshold,
+        "probe": probe_settings(cfg),
+        "config": to_dict(cfg),
+        "world_size": distributed.world_size(),
+        "train_size": n,
+        "prac_size": len(index),
+        "prac_fraction": len(index) / n,
+        "composition": {"hard_only": int((hard & ~flipped).sum()), "flipped_only": int((flipped & ~hard).sum()),
+                        "both": int((hard & flipped).sum())},
+        # regression targets count as one class
+        "class_counts": class_counts(y, data.num_classes),
+        "prac_class_counts": class_counts(y[index], data.num_classes),
+        "dense": {"steps": stats.steps, "samples": stats.samples, "seconds": seconds,
+                  **{k: v for k, v in dense.items() if k != "evaluated"}, "rewind_step": cfg.prune.rewind_step,
+                  # training, the flip probe (dense and pruned predictions of the training split), evaluation
+                  "forwards": forwards(stats.samples, 2 * n + dense["evaluated"])},
+    }
