@@ -73,7 +73,7 @@ def load(cfg: DatasetConfig) -> Raw:
     py_dir, bin_dir, train, test, label_key, label_bytes, hub = LAYOUTS[cfg.kind]
     if cfg.path is None:
         raise PracError(f"dataset.kind={cfg.kind} has no default folder; set dataset.path to the extracted {py_dir} "
-                        f"or {bin_dir} folder, or set dataset.name={hub} to load it from the Hugging Face hub")
+                        f"or {bin_dir} folder (with no dataset.path prac loads {hub} from the Hugging Face hub)")
     root = Path(cfg.path)
     if not root.is_dir():
         raise PracError(f"dataset directory {root} does not exist; set dataset.path to the extracted {py_dir} "

@@ -22,7 +22,7 @@ from prac.train.task import class_counts
 @dataclass
 class Dataset:
     kind: str  # cfg.kind, or for Hugging Face data the dataset name
-    x_train: torch.Tensor  # float32, N×C×H×W images or N×D features, normalised with train stats
+    x_train: torch.Tensor  # float32, N×C×H×W images or N×D features, normalised with train stats; int64 ids as given
     y_train: torch.Tensor  # int64 in [0, num_classes), or float32 N×k regression targets
     x_val: torch.Tensor
     y_val: torch.Tensor
@@ -33,6 +33,7 @@ class Dataset:
     mean: torch.Tensor | None = None  # the normalisation that was applied (per channel / per feature)
     std: torch.Tensor | None = None
     pixels: bool = False  # images whose source was uint8: every x is exactly (pixel - mean) / std in float32
+    noisy: torch.Tensor | None = None  # dataset.label_noise: bool, length train_size, True where y_train was flipped
 
     @property
     def input_shape(self) -> tuple[int, ...]:

@@ -1,10 +1,11 @@
 """Hugging Face datasets: a folder written by ``save_to_disk``, or a hub dataset by name.
 
-Used by ``hf``, ``tiny_imagenet`` (hub default zh-plus/tiny-imagenet, splits train/valid)
-and by cifar10, cifar100, mnist and fashion_mnist when ``dataset.name`` is given,
-``dataset.path`` is a saved folder, or their files are not on disk (no ``dataset.path``
-and no default folder): they then load their ``HUB_DEFAULTS`` copy into
-``dataset.cache_dir``. Remote code is never run: ``load_from_disk`` reads Arrow
+Used by ``hf`` (``dataset.path``: a save_to_disk folder, or a hub name like ``owner/name``
+when no such path exists), ``tiny_imagenet`` (hub default zh-plus/tiny-imagenet, splits
+train/valid) and by cifar10, cifar100, mnist and fashion_mnist when ``dataset.path`` is a
+saved folder or their files are not on disk (no ``dataset.path`` and no default folder):
+they then load their ``HUB_DEFAULTS`` copy. Hub downloads go to the datasets library's own
+cache (``HF_DATASETS_CACHE``). Remote code is never run: ``load_from_disk`` reads Arrow
 files only, and hub loading asks for ``trust_remote_code=False`` where the installed
 ``datasets`` still knows that switch (newer versions dropped dataset scripts altogether).
 Images are decoded once into one uint8 array; nothing stays lazy.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +35,8 @@ LABEL_COLUMNS = ("label", "labels", "fine_label")
 TEST_SPLITS = ("test", "valid", "validation")  # tiny-imagenet's labelled held-out split is 'valid'
 _GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 _BATCH = 1024
+# a Hugging Face hub id: "name" or "owner/name" (letters, digits, '-', '_', '.')
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?")
 
 
 def is_saved_dir(path: str | Path | None) -> bool:
@@ -41,6 +45,17 @@ def is_saved_dir(path: str | Path | None) -> bool:
         return False
     p = Path(path)
     return p.is_dir() and ((p / "dataset_dict.json").is_file() or (p / "state.json").is_file())
+
+
+def hub_name(cfg: DatasetConfig) -> str | None:
+    """The hub dataset ``cfg`` names, or None: a ``dataset.path`` that does not exist and
+    looks like ``owner/name`` or ``name``, or with no ``dataset.path`` the kind's hub default
+    (none for ``hf``). (The registry sends cifar10 & co. here only without a path that
+    does not exist: there such a path is more likely a typo than a hub name.)"""
+    p = cfg.path
+    if p is None:
+        return HUB_DEFAULTS.get(cfg.kind)
+    return p if _HUB_ID.fullmatch(p) and ".." not in p and not Path(p).exists() else None
 
 
 def _one_line(e: Exception) -> str:
@@ -56,12 +71,15 @@ def _open(cfg: DatasetConfig):
             return datasets.load_from_disk(cfg.path), f"saved dataset {cfg.path}"
         except Exception as e:  # damaged Arrow files raise assorted types
             raise PracError(f"saved dataset {cfg.path} cannot be read ({_one_line(e)}); save it again") from None
-    name = cfg.name or HUB_DEFAULTS.get(cfg.kind)
+    name = hub_name(cfg)
     if name is None:
-        where = f"dataset.path {cfg.path} is not a folder written by save_to_disk and " if cfg.path else ""
-        raise PracError(f"{where}dataset.kind={cfg.kind} needs a source; set dataset.name to a Hugging Face dataset "
-                        "name or dataset.path to a folder written by save_to_disk")
-    kwargs = {"cache_dir": cfg.cache_dir or cfg.path}
+        if cfg.path is not None and not Path(cfg.path).exists():
+            raise PracError(f"dataset.path {cfg.path} does not exist; set it to a folder written by save_to_disk "
+                            "or to a Hugging Face dataset name (owner/name)")
+        where = f"dataset.path {cfg.path} is not a folder written by save_to_disk, so " if cfg.path else ""
+        raise PracError(f"{where}dataset.kind={cfg.kind} needs a source; set dataset.path to a Hugging Face dataset "
+                        "name (owner/name) or to a folder written by save_to_disk")
+    kwargs = {}
     if "trust_remote_code" in inspect.signature(datasets.load_dataset).parameters:
         kwargs["trust_remote_code"] = False
     try:
@@ -110,6 +128,9 @@ def _images(ds, col: str, source: str) -> np.ndarray:
             out[i] = a if a.shape[2] == out.shape[3] else np.repeat(a[:, :, :1], out.shape[3], axis=2)
     if out is None:
         raise PracError(f"{source}: a split has no rows; every split needs at least one sample")
+    if out.dtype.kind in "iu" and out.dtype != np.uint8:  # an image column of plain integers holds pixel values,
+        small = out.min() >= 0 and out.max() <= 255       # not token ids: standardised like any image
+        out = out.astype(np.uint8 if small else np.float32)
     return out.transpose(0, 3, 1, 2)
 
 
@@ -156,6 +177,6 @@ def load(cfg: DatasetConfig) -> Raw:
         parts = (x, y, x_test, y_test)
     else:
         raise PracError(f"{source} is a streaming dataset; load it without streaming or save it with save_to_disk")
-    name = cfg.name or (Path(cfg.path).name if cfg.kind == "hf" and cfg.path else cfg.kind)
+    name = hub_name(cfg) or (Path(cfg.path).name if cfg.kind == "hf" and cfg.path else cfg.kind)
     classes = classes or KNOWN_CLASSES.get(cfg.kind)
     return Raw(*parts, source=source, num_classes=classes, kind=name if cfg.kind == "hf" else cfg.kind)

@@ -28,9 +28,9 @@ LOADERS: dict[str, Callable[[DatasetConfig], Raw]] = {
 }
 
 # These kinds read their original files when they are on disk; they go through Hugging Face
-# when asked (dataset.name, e.g. uoft-cs/cifar10), when dataset.path is a save_to_disk
-# folder, or when no dataset.path is given and there is no default folder on this machine
-# (then hf.HUB_DEFAULTS names the copy). A dataset.path that does not exist stays an error:
+# when dataset.path is a save_to_disk folder, or when no dataset.path is given and there is
+# no default folder on this machine (then hf.HUB_DEFAULTS names the copy; another hub copy
+# is kind hf with dataset.path=owner/name). A dataset.path that does not exist stays an error:
 # it is more likely a typo than a wish to download.
 HUB_FALLBACK = ("cifar10", "cifar100", "mnist", "fashion_mnist")
 
@@ -46,7 +46,7 @@ def load_dataset(cfg: DatasetConfig) -> Dataset:
     if cfg.kind == ARRAYS_KIND:
         raise PracError("dataset.kind=arrays names data that were handed to the Python API as arrays; pass them "
                         "to prac.build_prac / prac.find_ticket again, or set a dataset kind that prac can load")
-    if cfg.kind in HUB_FALLBACK and (cfg.name or hf.is_saved_dir(cfg.path) or _not_on_disk(cfg)):
+    if cfg.kind in HUB_FALLBACK and (hf.is_saved_dir(cfg.path) or _not_on_disk(cfg)):
         raw = hf.load(cfg)
     else:
         raw = LOADERS[cfg.kind](cfg)

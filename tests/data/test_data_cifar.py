@@ -66,8 +66,8 @@ def test_cifar_binary_batches(tmp_path):
 def test_cifar100_binary_uses_fine_label(tmp_path):
     folder = tmp_path / "cifar-100-binary"
     folder.mkdir()
-    for name, n in (("train", 50), ("test", 10)):
-        coarse, fine = np.zeros(n, np.uint8), (np.arange(n) % 100).astype(np.uint8)
+    for name, n in (("train", 100), ("test", 10)):   # 20 fine classes of 5 training samples each
+        coarse, fine = np.zeros(n, np.uint8), (np.arange(n) % 20).astype(np.uint8)
         np.concatenate([coarse[:, None], fine[:, None], _images(n, n)], axis=1).tofile(folder / f"{name}.bin")
     ds = load_dataset(DatasetConfig(kind="cifar100", path=str(folder), val_size=10))
     assert ds.y_test.tolist() == list(range(10)) and ds.num_classes == 100

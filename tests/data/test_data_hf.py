@@ -1,5 +1,7 @@
 """Hugging Face loading, on tiny datasets saved to disk by the test (no network)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -60,6 +62,15 @@ def test_array_images_channels_first(tmp_path):
     assert torch.allclose(denormalise(ds, ds.x_test), torch.from_numpy(arrays), atol=1e-5)
 
 
+def test_integer_pixel_values_are_an_image_not_token_ids(tmp_path):
+    arrays = np.random.default_rng(4).integers(0, 256, (12, 3, 4, 4))   # int64 lists in the Arrow table
+    split = datasets.Dataset.from_dict({"pixel_values": arrays.tolist(), "label": [0, 1] * 6})
+    datasets.DatasetDict({"train": split, "test": split}).save_to_disk(str(tmp_path / "arr"))
+    ds = load_dataset(DatasetConfig(kind="hf", path=str(tmp_path / "arr"), val_size=2))
+    assert ds.x_train.dtype == torch.float32 and ds.pixels
+    assert torch.allclose(denormalise(ds, ds.x_test), torch.from_numpy(arrays).float(), atol=1e-3)
+
+
 def test_missing_label_column(tmp_path):
     split, _ = _pil_split(10, 0)
     split = split.rename_column("label", "target")
@@ -83,17 +94,7 @@ def test_images_of_different_sizes(tmp_path):
         load_dataset(DatasetConfig(kind="hf", path=str(tmp_path / "d")))
 
 
-def test_hf_needs_a_name_or_saved_folder(tmp_path):
-    with pytest.raises(PracError, match="set dataset.name"):
-        load_dataset(DatasetConfig(kind="hf"))
-    with pytest.raises(PracError, match="is not a folder written by save_to_disk"):
-        load_dataset(DatasetConfig(kind="hf", path=str(tmp_path)))
-
-
-@pytest.mark.parametrize("kind, name", [("cifar10", "uoft-cs/cifar10"), ("mnist", "ylecun/mnist")])
-def test_a_named_kind_not_on_disk_loads_its_hub_copy_into_the_cache_dir(tmp_path, monkeypatch, kind, name):
-    calls = []
-
+def _fake_hub(monkeypatch, calls):
     def hub(path, **kwargs):  # the hub, without the network: a tiny DatasetDict in the named kind's layout
         calls.append((path, kwargs))
         train, _ = _pil_split(30, 0)
@@ -101,9 +102,42 @@ def test_a_named_kind_not_on_disk_loads_its_hub_copy_into_the_cache_dir(tmp_path
         return datasets.DatasetDict({"train": train, "test": test})
 
     monkeypatch.setattr(datasets, "load_dataset", hub)
-    ds = load_dataset(DatasetConfig(kind=kind, val_size=6, cache_dir=str(tmp_path / "hf")))
-    assert [(p, k["cache_dir"], k.get("trust_remote_code", False)) for p, k in calls] == [(name, str(tmp_path / "hf"),
-                                                                                            False)]
+
+
+def test_hf_needs_a_hub_name_or_saved_folder(tmp_path):
+    with pytest.raises(PracError, match=r"dataset.kind=hf needs a source; set dataset.path to a Hugging Face dataset "
+                                        r"name \(owner/name\) or to a folder written by save_to_disk"):
+        load_dataset(DatasetConfig(kind="hf"))
+    with pytest.raises(PracError, match="is not a folder written by save_to_disk"):
+        load_dataset(DatasetConfig(kind="hf", path=str(tmp_path)))
+    # a path that does not exist and cannot be a hub name is a missing folder, not a download
+    with pytest.raises(PracError, match=f"dataset.path {tmp_path / 'nowhere'} does not exist; set it to a folder"):
+        load_dataset(DatasetConfig(kind="hf", path=str(tmp_path / "nowhere")))
+
+
+@pytest.mark.parametrize("name", ["someone/tiny-set", "tiny_set"])
+def test_hf_path_that_does_not_exist_is_a_hub_name(tmp_path, monkeypatch, name):
+    calls = []
+    _fake_hub(monkeypatch, calls)
+    monkeypatch.chdir(tmp_path)   # no such folder here
+    ds = load_dataset(DatasetConfig(kind="hf", path=name, val_size=6))
+    # the hub cache is the datasets library's own (HF_DATASETS_CACHE): prac passes no cache_dir
+    assert [(p, "cache_dir" in k) for p, k in calls] == [(name, False)]
+    assert ds.kind == name and ds.train_size == 24
+    # the same name as a folder on disk is that folder, not the hub
+    train, _ = _pil_split(30, 0)
+    test, _ = _pil_split(6, 1)
+    datasets.DatasetDict({"train": train, "test": test}).save_to_disk(name)
+    assert load_dataset(DatasetConfig(kind="hf", path=name, val_size=6)).kind == Path(name).name
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("kind, name", [("cifar10", "uoft-cs/cifar10"), ("mnist", "ylecun/mnist")])
+def test_a_named_kind_not_on_disk_loads_its_hub_copy(tmp_path, monkeypatch, kind, name):
+    calls = []
+    _fake_hub(monkeypatch, calls)
+    ds = load_dataset(DatasetConfig(kind=kind, val_size=6))
+    assert [(p, "cache_dir" in k, k.get("trust_remote_code", False)) for p, k in calls] == [(name, False, False)]
     assert ds.kind == kind and ds.train_size == 24 and ds.num_classes == 4   # from its ClassLabel
 
     def offline(path, **kwargs):

@@ -53,10 +53,37 @@ def test_flat_features_standardised_per_feature(tmp_path):
     assert not torch.isnan(ds.x_test).any()
 
 
-def test_num_classes_covers_test_labels(tmp_path):
+def test_test_labels_must_be_classes_of_the_training_data(tmp_path):
     x = np.zeros((20, 2))
-    ds = load_dataset(_save(tmp_path / "d.npz", x_train=x, y_train=_labels(20, 3), x_test=x[:2], y_test=[0, 6]))
-    assert ds.num_classes == 7 and len(ds.class_counts()) == 7
+    # test labels 5-7 against training labels 0-2: a model would be scored on classes it never saw
+    cfg = _save(tmp_path / "d.npz", x_train=x, y_train=_labels(20, 3), x_test=x[:6], y_test=_labels(6, 3) + 5)
+    with pytest.raises(PracError, match=r"y_test has labels 5, 6, 7 that y_train never has \(y_train: 0, 1, 2\)"):
+        load_dataset(cfg)
+
+
+def test_labels_must_be_consecutive_class_indices(tmp_path):
+    x = np.zeros((30, 2))
+    y = _labels(30, 3) * 1000   # 0, 1000, 2000: 2001 outputs, 1998 of them never used
+    cfg = _save(tmp_path / "d.npz", x_train=x, y_train=y, x_test=x[:6], y_test=y[:6])
+    with pytest.raises(PracError, match=r"labels must be consecutive class indices 0..K-1, but y_train has 3 distinct "
+                                        r"labels from 0 to 2000; .*np.unique\(y, return_inverse=True\)"):
+        load_dataset(cfg)
+
+
+def test_validation_labels_must_be_in_the_training_split(tmp_path):
+    # class 3 has one sample: the split holds it out in validation, where nothing trained on it
+    y = np.array([0, 1, 2] * 10 + [3])
+    x = np.arange(len(y), dtype=np.float32)[:, None]
+    cfg = _save(tmp_path / "d.npz", x_train=x, y_train=y, x_test=x[:3], y_test=y[:3])
+    for seed in range(20):   # a seed whose split puts the single sample of class 3 in validation
+        try:
+            load_dataset(DatasetConfig(kind="npz", path=cfg.path, val_size=0.5, split_seed=seed))
+        except PracError as e:
+            assert "class 3 of the validation split has no sample in the training split" in str(e)
+            assert "give every class at least two samples" in str(e)
+            break
+    else:
+        pytest.fail("no split put class 3 in validation")
 
 
 def test_mismatched_lengths(tmp_path):
