@@ -1,8 +1,10 @@
 """The ``prac`` command line. The one module of the library that imports ``pipelines``.
 
-Every sub-command takes ``--out DIR`` (the artifact root, default ``artifacts``),
-``--config FILE`` (YAML, see configs/) and ``--set key=value`` overrides where it trains.
-User errors print one line on stderr and exit with status 2, without a traceback.
+Every sub-command that reads or writes the artifact root takes ``--out DIR`` (default
+``artifacts``); ``export`` writes one file, so there ``--out`` is that file and ``--root`` the
+artifact root. Commands that train take ``--config FILE_OR_NAME`` (a YAML file, or the name
+of one shipped in configs/) and ``--set key=value`` overrides, checked before torch is
+imported. User errors print one line on stderr and exit with status 2, without a traceback.
 
 ``torchrun --nproc_per_node=K -m prac build-prac ...`` (find-ticket, bench) runs the same
 command data-parallel over K processes: ``main()`` joins torchrun's process group first
@@ -23,10 +25,13 @@ import typer
 # nothing here imports torch (about 1.5 s): `prac --help` answers at once, and each command
 # imports what it needs when it runs
 from prac.config.schema import describe_keys
-from prac.config.load import load_config, load_transfer
+from prac.cli_bench import bench_cmd
+from prac.cli_options import ConfigOpt, OutOpt, QuietOpt, SetOpt
+from prac.config.load import load_config, load_experiment
+from prac.config.show import config_yaml
 from prac.errors import PracError
 
-KEYS_HELP = "Settable keys (--set key=value): " + ", ".join(k for k, _, _ in describe_keys()) + "."
+
 TORCHRUN_HELP = ("Data-parallel on K processes (one per GPU, or K CPU processes): `torchrun --nproc_per_node=K -m prac "
                  "build-prac ...` (gloo on CPU, NCCL on GPU; train.batch_size is the global batch, split across the "
                  "processes; rank 0 alone writes and prints). find-ticket and bench run the same way; a PrAC set "
@@ -36,20 +41,31 @@ TORCHRUN_HELP = ("Data-parallel on K processes (one per GPU, or K CPU processes)
 app = typer.Typer(
     help="prac: find lottery tickets with the Pruning-Aware Critical set (PrAC set) — IMP that trains only on the "
          "samples that are hard to memorize or flip when pruned, at a fraction of full IMP's compute.\n\n"
-         "Typical use: `prac build-prac --config configs/fashion_mnist_lenet.yaml`, then "
-         "`prac find-ticket --prac KEY`. With no config both run the embedded digits default (no download).\n\n"
+         "Typical use: `prac build-prac --config fashion_mnist_lenet`, then `prac find-ticket --prac KEY`. With no "
+         "config both run the embedded digits default (no download); `prac config` prints a configuration whole.\n\n"
          + TORCHRUN_HELP,
     no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 cache_app = typer.Typer(help="List, inspect and remove cached PrAC sets (<out>/prac/<key>/).",
                         no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
+app.command("bench")(bench_cmd)
 
-ConfigOpt = typer.Option(None, "--config", "-c", help="YAML experiment file (see configs/); default: digits + LeNet.")
-SetOpt = typer.Option(None, "--set", "-s", help="Override a config value, e.g. --set train.lr=0.01 (repeatable). "
-                                               + KEYS_HELP)
-OutOpt = typer.Option(None, "--out", help="Artifact root: PrAC sets go to DIR/prac/<key>/, runs to DIR/runs/<run>/ "
-                                          "[default: artifacts].")
-QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars.")
+def _version(value: bool) -> None:
+    if value:
+        from importlib import metadata
+
+        try:
+            version = metadata.version("prac")
+        except metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
+            from prac import __version__ as version
+        typer.echo(f"prac {version}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print prac's version and exit.")):
+    pass
 
 
 @app.command("build-prac")
@@ -61,12 +77,12 @@ def build_prac_cmd(config: Optional[Path] = ConfigOpt, set_: Optional[List[str]]
 
     Data-parallel: `torchrun --nproc_per_node=K -m prac build-prac ...` (gloo on CPU, NCCL on GPU;
     train.batch_size is the global batch). The set is the same cache entry as a one-process build."""
+    cfg = load_experiment(config, set_ or [])  # a config error answers before torch is imported
     from prac.train import distributed
     from prac.select.build import build_prac
     from prac.progress import progress_bars
     from prac.setup import from_config
 
-    cfg = load_config(config, set_ or [])
     with progress_bars(not quiet) as bars:
         entry = build_prac(from_config(cfg), out, bars)
     if distributed.is_main():
@@ -92,6 +108,12 @@ def find_ticket_cmd(prac: Optional[str] = typer.Option(None, "--prac", help="PrA
 
     Data-parallel: `torchrun --nproc_per_node=K -m prac find-ticket ...` (gloo on CPU, NCCL on GPU;
     train.batch_size is the global batch; masks are computed on rank 0 and shared)."""
+    if resume is not None and (prac or config or set_):
+        raise PracError("--resume continues a run as it was started; drop --prac, --config and --set")
+    if resume is None:  # a config error answers before torch is imported (the set's own config is the base)
+        base = _set_config(out, prac) if prac else None
+        if prac is None or base is not None:  # an unknown --prac: cache.resolve says so below
+            cfg = load_experiment(config, set_ or [], base=base)
     from prac.select import cache
     from prac.train import distributed
     from prac.select.build import build_prac
@@ -101,13 +123,10 @@ def find_ticket_cmd(prac: Optional[str] = typer.Option(None, "--prac", help="PrA
 
     with progress_bars(not quiet) as bars:
         if resume is not None:
-            if prac or config or set_:
-                raise PracError("--resume continues a run as it was started; drop --prac, --config and --set")
             from prac.search.loop import resumable
 
             cfg, entry, out = resumable(resume)
         elif prac is None:
-            cfg = load_config(config, set_ or [])
             entry = build_prac(from_config(cfg), out, bars)
         else:
             entry = cache.resolve(out, prac)
@@ -117,6 +136,26 @@ def find_ticket_cmd(prac: Optional[str] = typer.Option(None, "--prac", help="PrA
         typer.echo(f"run:  {report.get('run_dir', '')}\nticket test accuracy {100 * report['ticket_test_acc']:.2f} % "
                    f"at {100 * report['final_density']:.2f} % of weights; iteration savings "
                    f"{100 * report['iteration_savings']:.1f} %")
+
+
+def _set_config(out, prac: str) -> dict | None:
+    """The config a cached PrAC set was built with, read from its meta.json without torch (for
+    the early config check); None when ``--prac`` names no single set (``cache.resolve`` says why later)."""
+    import json
+
+    from prac import paths
+
+    as_path = Path(prac)
+    candidates = [as_path] if (as_path / "meta.json").is_file() else []
+    if not candidates and paths.KEY_RE.match(prac) and paths.prac_root(out).is_dir():
+        candidates = [d for d in paths.prac_root(out).iterdir() if d.name.startswith(prac) and (d / "meta.json").is_file()]
+    if len(candidates) != 1:
+        return None
+    try:
+        config = json.loads((candidates[0] / "meta.json").read_text(encoding="utf-8")).get("config")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return config if isinstance(config, dict) else None
 
 
 @cache_app.command("ls")
@@ -138,18 +177,28 @@ def cache_show(key: str = typer.Argument(..., help="Key, unique key prefix, or p
 
 
 @cache_app.command("rm")
-def cache_rm(key: str = typer.Argument(..., help="Key or unique key prefix."), out: Optional[Path] = OutOpt):
-    """Remove one cached PrAC set."""
+def cache_rm(key: str = typer.Argument(..., help="Key or unique key prefix."), out: Optional[Path] = OutOpt,
+             yes: bool = typer.Option(False, "--yes", "-y", help="Remove without asking (needed when stdin is not "
+                                                                 "a terminal).")):
+    """Remove one cached PrAC set, after asking on a terminal."""
     from prac.select import cache
 
-    typer.echo(f"removed {cache.remove(out, key)}")
+    entry = cache.resolve(out, key)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise PracError(f"not removing PrAC set {entry.key[:16]} ({entry.path}) without a confirmation, and stdin "
+                            "is not a terminal to ask on; pass --yes to remove it without asking")
+        if not typer.confirm(f"remove PrAC set {entry.key[:16]} ({entry.path})?", default=False):
+            typer.echo("nothing removed")
+            raise typer.Exit(1)
+    typer.echo(f"removed {cache.remove(out, str(entry.path))}")
 
 
 @app.command("report")
 def report_cmd(run: Optional[str] = typer.Argument(None, help="Run name, unique prefix, or runs/<run> folder; "
                                                               "omitted: list the runs."),
                out: Optional[Path] = OutOpt):
-    """Show a run's savings report (report.md), or list the finished runs."""
+    """Show a run's savings report (report.md), or list the runs and the benchmarks (with their runs) under DIR."""
     from prac.report.inspect import list_runs, show_run
 
     if run is None:
@@ -158,92 +207,27 @@ def report_cmd(run: Optional[str] = typer.Argument(None, help="Run name, unique 
         show_run(out, run)
 
 
-@app.command("bench")
-def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP vs PrAC vs random subset vs "
-                                                         "random re-init; transfer: also the target model's tickets "
-                                                         "found with the source model's PrAC set (--config is then a "
-                                                         "transfer file, see configs/transfer_*.yaml; --set "
-                                                         "source.KEY=V or target.KEY=V changes one side); speed: "
-                                                         "engine vs a bare PyTorch loop; planted: tickets with a "
-                                                         "known answer (Plant 'n' Seek): --task, --densities and "
-                                                         "--methods oracle,random,shuffled,oneshot,imp,prac,"
-                                                         "random_subset,synflow; writes DIR/planted.json; lth: the "
-                                                         "lottery ticket experiments (early-stop step and accuracy of "
-                                                         "iterative, oneshot, reinit, random_prune and prac tickets); "
-                                                         "writes DIR/lth.json."),
-              config: Optional[Path] = ConfigOpt, set_: Optional[List[str]] = SetOpt,
-              seeds: int = typer.Option(1, "--seeds", min=1, help="Seeds to average over (seed .. seed+K-1)."),
-              methods: Optional[str] = typer.Option(None, "--methods",
-                                                    help="Comma-separated subset of: full, prac, random, matched, "
-                                                         "reinit [default: all of them]; for planted: oracle, random, "
-                                                         "shuffled, oneshot, imp, prac, random_subset, synflow; for "
-                                                         "lth: iterative, oneshot, reinit, random_prune, prac."),
-              task: str = typer.Option("circle", "--task", help="planted: circle, helix, relu or all (helix and "
-                                                                "relu are regression tasks: MSE, test MSE)."),
-              densities: str = typer.Option("planted,0.01,0.1,0.5", "--densities",
-                                            help="planted: weight densities; 'planted' is the planted ticket's own."),
-              eval_rounds: Optional[str] = typer.Option(None, "--eval-rounds", help="Retrain only these rounds' "
-                                                        "tickets, e.g. 4,8,11,13 (default: every round)."),
-              out: Optional[Path] = OutOpt, quiet: bool = QuietOpt):
-    """Measure the savings claim side by side: every method's tickets retrained on full data and tested.
-
-    Writes DIR/bench.json, DIR/bench.md and PNG plots (DIR defaults to artifacts/bench); with two
-    or more seeds the report also gives PrAC minus each control paired by seed, with a 95 %
-    interval and whether it excludes 0 (ahead, behind, inside the noise). bench lth writes
-    DIR/lth.json, lth.md and plots (DIR defaults to artifacts/lth).
-
-    Data-parallel: `torchrun --nproc_per_node=K -m prac bench ...` (gloo on CPU, NCCL on GPU;
-    train.batch_size is the global batch). bench speed measures one process and refuses torchrun."""
-    from prac.progress import progress_bars
-
-    if what not in ("tickets", "transfer", "speed", "planted", "lth"):
-        raise PracError(f"unknown benchmark '{what}'; use tickets, transfer, speed, planted or lth")
-    if what == "planted":
-        from pipelines.planted import METHODS as PLANTED, run_planted
-
-        tasks = ["circle", "helix", "relu"] if task == "all" else [t.strip() for t in task.split(",")]
-        dens = [d.strip() for d in densities.split(",") if d.strip()]
-        chosen = [m.strip() for m in (methods or ",".join(PLANTED)).split(",") if m.strip()]
-        with progress_bars(not quiet) as bars:
-            run_planted(tasks, dens, chosen, seeds, out or Path("artifacts/planted"), bars)
+@app.command("config")
+def config_cmd(config: Optional[Path] = ConfigOpt, set_: Optional[List[str]] = SetOpt,
+               keys: bool = typer.Option(False, "--keys", help="Print only the settable keys, one dotted key a line.")):
+    """Print the resolved configuration as YAML: every key, grouped, with its help (and its default where
+    the value differs). The output is itself a config file: --config FILE reads it back."""
+    if keys:
+        typer.echo("\n".join(k for k, _, _ in describe_keys()))
         return
-    from pipelines.bench import METHODS, run_bench
-    from pipelines.lth import METHODS as LTH, run_lth
-
-    source = None
-    if what == "transfer":
-        if config is None:
-            raise PracError("bench transfer needs --config TRANSFER_FILE; see configs/transfer_*.yaml")
-        source, cfg = load_transfer(config, set_ or [])
-    else:
-        cfg = load_config(config, set_ or [])
-    with progress_bars(not quiet) as bars:
-        only = None
-        if eval_rounds:
-            try:
-                only = {int(x) for x in eval_rounds.split(",") if x.strip()}
-            except ValueError:
-                raise PracError(f"--eval-rounds '{eval_rounds}' must be round numbers; use e.g. 4,8,11,13") from None
-            wrong = sorted(r for r in only if not 1 <= r <= cfg.prune.rounds)
-            if wrong:  # they would be skipped silently, after hours of training
-                raise PracError(f"--eval-rounds names rounds {','.join(map(str, wrong))} that the search does not have; "
-                                f"use numbers from 1 to prune.rounds={cfg.prune.rounds}")
-        chosen = tuple(m.strip() for m in (methods or ",".join(LTH if what == "lth" else METHODS)).split(",")
-                       if m.strip())
-        if what == "lth":
-            run_lth(cfg, seeds, out, bars, chosen, only)
-            return
-        run_bench("tickets" if what == "transfer" else what, cfg, seeds, out, bars, chosen, only, source)
+    typer.echo(config_yaml(load_experiment(config, set_ or []), config, set_ or []), nl=False)
 
 
 @app.command("export")
 def export_cmd(run: str = typer.Argument(..., help="Run folder (runs/<run>), or a run name or unique prefix under "
                                                     "--root."),
-               out: Path = typer.Option(..., "--out", help="The ticket file to write (safetensors)."),
+               out: Path = typer.Option(..., "--out", help="The ticket file to write (safetensors); unlike the "
+                                                          "other commands, export's --out is this file, and --root "
+                                                          "is the artifact root."),
                rewind: bool = typer.Option(False, "--rewind", help="Also store the ticket's rewind weights, so "
                                                                   "prac.load_ticket(FILE).model(trained=False) works."),
-               root: Optional[Path] = typer.Option(None, "--root", help="Artifact root holding runs/ [default: "
-                                                                        "artifacts].")):
+               root: Optional[Path] = typer.Option(None, "--root", help="Artifact root holding runs/ (the other "
+                                                                        "commands' --out). \\[default: artifacts]")):
     """Write a finished run's trained sparse network as one compact file.
 
     Per layer, the surviving values plus the mask as bits or as indices, whichever is smaller;
@@ -266,6 +250,20 @@ def _no_model_fn():
     raise PracError("this run is of a model of your own; export it from Python: "
                     "prac.load_ticket(RUN, model_fn=...).export(FILE)")
 
+
+def _one_line_paragraphs(*typers: typer.Typer) -> None:
+    """Each paragraph of a command's docstring on one line, so that --help wraps it at the
+    terminal's width instead of at the source's line ends (mid-sentence)."""
+    import inspect
+
+    for t in typers:
+        for info in t.registered_commands:
+            f = info.callback
+            if f is not None and f.__doc__:
+                f.__doc__ = "\n\n".join(" ".join(par.split()) for par in inspect.cleandoc(f.__doc__).split("\n\n"))
+
+
+_one_line_paragraphs(app, cache_app)
 
 # errno -> (what went wrong, what to do) for the operating system's errors a user can fix
 _OS_ERRORS = {
@@ -319,9 +317,13 @@ def main() -> None:
 
 
 def _resume_hint() -> str:
-    """What an interrupted command leaves behind (a checkpoint, if it got that far)."""
+    """What an interrupted command leaves behind: the newest checkpoint file it saved or resumed
+    from that is still on disk, and the command that continues it."""
     checkpoint = sys.modules.get("prac.train.checkpoint")  # not imported: nothing trained, nothing to name
-    return checkpoint.resume_hint() if checkpoint else "nothing was checkpointed yet; the same command starts over"
+    if checkpoint is None:
+        return "nothing was checkpointed yet; the same command starts over"
+    command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
+    return checkpoint.resume_hint(command)
 
 
 def _terminate(signum, frame):

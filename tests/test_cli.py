@@ -1,19 +1,32 @@
 """The command line as a user meets it: real processes, exit codes, one-line errors."""
 
+import json
 import os
+import shutil
 import subprocess
 import sys
+from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
+
+from prac.config.load import config_path, shipped_configs
+from prac.config.show import _default
+from prac.config.load import load_config, load_transfer
+from prac.config.schema import describe_keys, to_dict
+from prac.errors import PracError
+
+REPO = Path(__file__).resolve().parents[1]
 
 TINY = ["--set", "train.epochs=3", "--set", "prune.rounds=1", "--set", "dataset.train_limit=300", "-q"]
 
 
-def prac(*args, cwd=None):
-    env = {**os.environ, "PRAC_NO_PROGRESS": "1"}
+def prac(*args, cwd=None, env=None, stdin=subprocess.DEVNULL):
+    env = {**os.environ, "PRAC_NO_PROGRESS": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", "prac", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=300)
+                          cwd=cwd, env=env, timeout=300, stdin=stdin)
 
 
 def assert_user_error(res, *words):
@@ -39,17 +52,22 @@ def test_help_does_not_import_torch():
     it, so neither prac.cli nor main() outside torchrun imports it."""
     code = ("import sys, prac.cli\n"
             "assert 'torch' not in sys.modules, 'import prac.cli imported torch'\n"
-            "for argv in (['--help'], ['find-ticket', '--help'], ['cache', 'rm', '--help']):\n"
+            "for argv, code in ((['--help'], 0), (['find-ticket', '--help'], 0), (['cache', 'rm', '--help'], 0),\n"
+            "                   (['--version'], 0), (['config', '--keys'], 0),\n"
+            "                   (['config', '--config', 'fashion_mnist_lenet', '--set', 'train.lr=0.01'], 0),\n"
+            "                   (['find-ticket', '--set', 'train.lr=-1'], 2), (['build-prac', '--set', 'x=1'], 2),\n"
+            "                   (['bench', '--set', 'prune.rate=2'], 2), (['find-ticket', '-c', 'nosuch'], 2)):\n"
             "    sys.argv = ['prac', *argv]\n"
             "    try:\n"
             "        prac.cli.main()\n"
             "    except SystemExit as e:\n"
-            "        assert e.code == 0, e.code\n"
+            "        assert e.code == code, (argv, e.code)\n"
             "    assert 'torch' not in sys.modules, f'prac {\" \".join(argv)} imported torch'\n")
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE")}
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                         cwd=Path(__file__).parent)
     assert res.returncode == 0, res.stderr
-    assert "select.threshold" in res.stdout
+    assert "select.threshold" in res.stdout and "  lr: 0.01 " in res.stdout
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +138,126 @@ def test_unwritable_output_root(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     assert_user_error(prac("build-prac", "--out", blocker / "sub", *TINY))
+
+
+def test_version_prints_the_installed_version():
+    res = prac("--version")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == f"prac {metadata.version('prac')}\n"
+
+
+def test_help_shows_defaults_and_whole_paragraphs():
+    wide = {"COLUMNS": "3000"}  # no wrapping by the terminal: what is left is the help's own line breaks
+    res = prac("find-ticket", "--help", env=wide)
+    assert res.returncode == 0, res.stderr
+    for key, default, _ in describe_keys():  # every key with its default, as --set takes it
+        assert f"{key}={_default(default)}" in res.stdout, key
+    assert "[default: artifacts]" in res.stdout  # not eaten by rich markup
+    # a docstring paragraph is one line, not broken where the source broke it
+    assert any("--config / --set change it" in line and "bit for bit" in line for line in res.stdout.splitlines())
+    export = prac("export", "--help", env=wide).stdout
+    assert "--root is the artifact root" in export and "[default: artifacts]" in export
+
+
+def flat(tree, prefix=""):
+    out = {}
+    for k, v in tree.items():
+        out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def test_config_prints_the_resolved_config_as_yaml_that_loads_back(tmp_path):
+    sets = ["train.lr=0.01", "model.widths=[64, 32]", "dataset.path='x: y #z'"]  # a value YAML must quote
+    res = prac("config", "--config", "fashion_mnist_lenet", *(a for s in sets for a in ("--set", s)), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    loaded = yaml.safe_load(res.stdout)
+    assert loaded == to_dict(load_config(shipped_configs()["fashion_mnist_lenet"], sets))
+    assert loaded["dataset"]["path"] == "x: y #z"
+    keys = [k for k, _, _ in describe_keys()]
+    assert list(flat(loaded)) == keys  # every key, in order, grouped by section
+    lines = res.stdout.splitlines()
+    assert all(line == line.rstrip() for line in lines)
+    (lr,) = [line for line in lines if line.strip().startswith("lr:")]
+    help_lr = {k: h for k, _, h in describe_keys()}["train.lr"]
+    assert lr.strip().startswith("lr: 0.01 ") and "# default 0.0012" in lr and help_lr in lr
+    (seed,) = [line for line in lines if line.startswith("seed:")]
+    assert "default" not in seed  # unchanged: the help alone
+    same = prac("config", "--set", "train.epochs=10").stdout  # the default, given as a float: no change to flag
+    (epochs,) = [line for line in same.splitlines() if line.strip().startswith("epochs:")]
+    assert "default" not in epochs
+    listed = prac("config", "--keys")
+    assert listed.returncode == 0 and listed.stdout.split("\n")[:-1] == keys
+
+
+def test_shipped_configs_by_name_from_any_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shipped = shipped_configs()
+    assert sorted(shipped) == sorted(p.stem for p in (REPO / "configs").glob("*.yaml"))
+    assert config_path("fashion_mnist_lenet") == config_path("fashion_mnist_lenet.yaml") == shipped["fashion_mnist_lenet"]
+    assert load_config(config_path("fashion_mnist_lenet")).dataset.kind == "fashion_mnist"
+    own = tmp_path / "fashion_mnist_lenet.yaml"  # a file in the working directory wins over the shipped name
+    own.write_text("seed: 7\n")
+    assert config_path("fashion_mnist_lenet.yaml") == Path("fashion_mnist_lenet.yaml") and config_path(own) == own
+    source, target = load_transfer(config_path("transfer_fashion_lenet_conv2"))  # its two files, beside it
+    assert (source.model.name, target.model.name) == ("lenet_300_100", "conv2")
+    with pytest.raises(PracError, match="shipped: .*fashion_mnist_lenet"):
+        config_path("fashion_mnist_lenett")
+    res = prac("build-prac", "--config", "nosuch", cwd=tmp_path)
+    assert_user_error(res, "'nosuch' is neither a file nor a shipped config", "digits_lenet, fashion_mnist_conv2")
+    assert_user_error(prac("config", "-c", "transfer_fashion_lenet_conv2"), "is a transfer file",
+                      "prac bench transfer")
+
+
+def copy_of_set(root, tmp_path):
+    key = next((root / "prac").iterdir()).name
+    shutil.copytree(root / "prac" / key, tmp_path / "prac" / key)
+    return key, tmp_path / "prac" / key
+
+
+def test_cache_rm_asks_on_a_terminal_and_needs_yes_otherwise(root, tmp_path):
+    import pty
+
+    key, entry = copy_of_set(root, tmp_path)
+    res = prac("cache", "rm", key[:8], "--out", tmp_path)  # stdin is not a terminal
+    assert_user_error(res, "pass --yes to remove it without asking")
+    assert entry.is_dir()
+
+    def on_terminal(answer):
+        leader, follower = pty.openpty()
+        os.write(leader, answer)
+        try:
+            return prac("cache", "rm", key[:8], "--out", tmp_path, stdin=follower)
+        finally:
+            os.close(leader)
+            os.close(follower)
+
+    res = on_terminal(b"n\n")
+    assert res.returncode == 1 and "nothing removed" in res.stdout and entry.is_dir()
+    assert f"remove PrAC set {key[:16]}" in res.stdout  # the question names what it removes
+    res = on_terminal(b"y\n")
+    assert res.returncode == 0 and "removed" in res.stdout and not entry.exists()
+    key, entry = copy_of_set(root, tmp_path)
+    res = prac("cache", "rm", key[:8], "--out", tmp_path, "-y")
+    assert res.returncode == 0 and not entry.exists()
+
+
+def test_piped_output_is_one_line_per_message(root):
+    """stderr and stdout to a pipe: messages are not hard-wrapped at 80 columns and carry no
+    trailing spaces; cache show and report RUN keep a JSON config and report.md's lines whole."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PRAC_NO_PROGRESS", "COLUMNS")}
+    key = next((root / "prac").iterdir()).name
+    res = subprocess.run([sys.executable, "-m", "prac", "find-ticket", "--prac", key[:10], "--out", str(root),
+                          "--set", "prune.rounds=2"], capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr
+    lines = res.stderr.splitlines()
+    assert lines and all(line == line.rstrip() for line in lines)
+    assert max(map(len, lines)) > 80  # a wrapped message would be cut at 80 columns
+    show = subprocess.run([sys.executable, "-m", "prac", "cache", "show", key[:8], "--out", str(root)],
+                          capture_output=True, text=True, env=env)
+    (config,) = [line for line in show.stdout.splitlines() if line.startswith("  config: ")]
+    assert json.loads(config[len("  config: "):])["train"]["epochs"] == 3
+    run = next(d for d in (root / "runs").iterdir() if (d / "report.json").is_file())
+    shown = subprocess.run([sys.executable, "-m", "prac", "report", run.name, "--out", str(root)],
+                           capture_output=True, text=True, env=env)
+    md = [line for line in (run / "report.md").read_text().splitlines() if line.strip()]
+    assert [line for line in shown.stdout.splitlines() if line.strip()] == md

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from prac import paths
 from prac.select import cache
@@ -15,8 +15,9 @@ from prac.errors import PracError
 from prac.report.account import amortised_savings
 from prac.store import read_json
 
-# piped output (a log, a test) is not cut to 80 columns
-out_console = Console(highlight=False, width=None if sys.stdout.isatty() else 180)
+# piped output (a log, a test) is not cut to 80 columns: tables get 180, a line is never wrapped
+_TTY = sys.stdout.isatty()
+out_console = Console(highlight=False, width=None if _TTY else 180, soft_wrap=not _TTY)
 
 
 def _disk_size(path: Path) -> str:
@@ -72,24 +73,62 @@ def _runs(out, finished: bool = True) -> list[Path]:
                   if (d / "report.json").is_file() == finished and (finished or (d / "run.json").is_file()))
 
 
-def list_runs(out) -> None:
+# what a benchmark writes in its folder (``prac bench --out DIR``: DIR/bench.json, DIR/lth.json, ...)
+BENCH_RESULTS = ("bench.json", "lth.json", "planted.json", "speed.json")
+
+
+def _bench_dirs(out) -> list[tuple[Path, list[str]]]:
+    """Benchmark folders: the root itself and its sub-folders that hold a benchmark's results."""
+    base = paths.root(out)
+    if not base.is_dir():
+        return []
+    found = []
+    for d in [base, *sorted(p for p in base.iterdir() if p.is_dir())]:
+        names = [n for n in BENCH_RESULTS if (d / n).is_file()]
+        if names:
+            found.append((d, names))
+    return found
+
+
+def _print_runs(out, by_path: bool = False) -> int:
+    """The finished runs under ``out`` as a table and the unfinished ones as lines; a run is
+    named by its folder with ``by_path`` (runs of a benchmark folder). Returns how many."""
     runs, unfinished = _runs(out), _runs(out, finished=False)
-    if not runs and not unfinished:
-        out_console.print(f"no runs under {paths.runs_root(out)}; run `prac find-ticket`")
-        return
     if runs:
-        table = Table("run", "dataset", "model", "subset", "weights left", "ticket test acc", "winning", "savings",
-                      "wall")
+        table = Table(Column("run", no_wrap=True), "dataset", "model", "subset", "weights left",  # run whole:
+                      "ticket test acc", "winning", "savings", "wall")                   # `prac report RUN` takes it
         for d in runs:
             r = read_json(d / "report.json")
             winning = (r.get("ticket") or {}).get("winning")
-            table.add_row(d.name, r["dataset"], r["model"], r["subset"], f"{100 * r['final_density']:.2f} %",
-                          f"{100 * r['ticket_test_acc']:.2f} %", "–" if winning is None else "yes" if winning else "no",
+            table.add_row(str(d) if by_path else d.name, r["dataset"], r["model"], str(r.get("subset", "–")),
+                          f"{100 * r['final_density']:.2f} %", f"{100 * r['ticket_test_acc']:.2f} %",
+                          "–" if winning is None else "yes" if winning else "no",
                           f"{100 * r['iteration_savings']:.1f} %", f"{r['wall_seconds']:.0f} s")
         out_console.print(table)
     for d in unfinished:
         saved = "a checkpoint" if (d / "checkpoint.safetensors").is_file() else "no checkpoint yet"
-        out_console.print(f"unfinished: {d.name} ({saved}); continue with `prac find-ticket --resume {d}`")
+        out_console.print(f"unfinished: {d if by_path else d.name} ({saved}); continue with "
+                          f"`prac find-ticket --resume {d}`")
+    return len(runs) + len(unfinished)
+
+
+def list_runs(out) -> None:
+    """The runs under ``out``, then every benchmark folder under it with its runs (a benchmark
+    keeps its own runs beside its results: DIR/runs/ next to DIR/bench.json)."""
+    if not _print_runs(out):
+        out_console.print(f"no runs under {paths.runs_root(out)}; run `prac find-ticket`")
+    benches = _bench_dirs(out)
+    for d, names in benches:
+        files = ", ".join(str(d / n) for n in names)
+        if d == paths.root(out):  # its runs are the ones above
+            out_console.print(f"benchmark results: {files} (and the .md beside each)")
+            continue
+        out_console.print(f"benchmark {d}: {files} (and the .md beside each); its runs:")
+        if not _print_runs(d, by_path=True):
+            out_console.print(f"  none under {paths.runs_root(d)}")
+    if not benches:
+        out_console.print(f"no benchmark results under {paths.root(out)}; `prac bench --out DIR` writes "
+                          "DIR/bench.json and DIR/bench.md (DIR defaults to artifacts/bench)")
 
 
 def run_folder(out, run: str) -> Path:

@@ -68,13 +68,20 @@ def _digest(tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-# The newest checkpoint this process wrote and has not yet removed: what an interrupted
-# command names so the user knows what survives (``prac.cli``).
+# The checkpoints this process wrote or read back (a resumed command) and has not removed,
+# oldest first, and the newest of them: what an interrupted command names (``prac.cli``).
+_live: dict[Path, None] = {}
 latest: Path | None = None
 
 
-def save_checkpoint(path: Path, state: dict) -> None:
+def _touch(path: Path) -> None:
     global latest
+    _live.pop(path, None)
+    _live[path] = None
+    latest = path
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
     if not distributed.is_main():  # under torchrun every rank holds the same state; rank 0 writes it
         return
     tensors: dict[str, torch.Tensor] = {}
@@ -82,7 +89,7 @@ def save_checkpoint(path: Path, state: dict) -> None:
     meta = {"prac_checkpoint": json.dumps(skeleton), "schema_version": str(SCHEMA_VERSION),
             "sha256": _digest(tensors)}
     atomic_write(Path(path), save(tensors, metadata=meta))
-    latest = Path(path)
+    _touch(Path(path))
 
 
 def load_checkpoint(path: Path) -> dict | None:
@@ -101,6 +108,7 @@ def load_checkpoint(path: Path) -> dict | None:
         raise PracError(f"checkpoint {path} was written by another prac version; {fix}")
     if meta.get("sha256") != _digest(tensors):
         raise PracError(f"checkpoint {path} is corrupt (checksum mismatch); {fix}")
+    _touch(path)  # a resumed command that is interrupted before its next save still has this one
     return _unflatten(json.loads(meta["prac_checkpoint"]), tensors)
 
 
@@ -110,20 +118,23 @@ def remove_checkpoint(path: Path) -> None:
     if not distributed.is_main():
         return
     path = Path(path)
-    if latest == path:
-        latest = None
+    _live.pop(path, None)
+    latest = next(reversed(_live), None)
     path.unlink(missing_ok=True)
     for stale in path.parent.glob(f".{path.name}.*.tmp"):
         stale.unlink(missing_ok=True)
 
 
-def resume_hint() -> str:
-    """What survives an interrupted command and how to continue it, in one sentence."""
-    if latest is None or not latest.is_file():
+def resume_hint(command: str | None = None) -> str:
+    """What survives an interrupted command and how to continue it, in one sentence: the newest
+    checkpoint file this process saved or loaded that is still on disk. ``command`` is the
+    interrupted sub-command (a run folder's checkpoint is continued by find-ticket --resume)."""
+    newest = next((p for p in reversed(_live) if p.is_file()), None)
+    if newest is None:
         return "nothing was checkpointed yet; the same command starts over"
-    if latest.name == "checkpoint.safetensors":  # a ticket search's run folder
-        return f"its checkpoint is {latest}; continue with `prac find-ticket --resume {latest.parent}`"
-    return f"its checkpoint is {latest}; the same command continues from it"
+    if newest.name == "checkpoint.safetensors" and command in (None, "find-ticket"):  # a ticket search's run folder
+        return f"its checkpoint is {newest}; continue with `prac find-ticket --resume {newest.parent}`"
+    return f"its checkpoint is {newest}; the same command continues from it"
 
 
 def rng_state() -> dict:
