@@ -1,7 +1,7 @@
 """Ablations of the search recipe: ``prac bench`` per variant, one table on validation accuracy.
 
     python -m pipelines.ablation --config configs/digits_lenet.yaml --seeds 5 --out artifacts/ablation-digits \\
-        --variant shipped= --variant budget=prune.search_budget=0.03,select.size=budget
+        --variant shipped= --variant paper=prune.search=rewind
 
 Each variant is a name and comma-separated ``--set`` overrides; every variant runs full-data
 IMP, PrAC IMP, a random subset of the same size and the compute-matched control (all

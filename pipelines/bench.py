@@ -34,14 +34,15 @@ from prac.select import cache
 from prac.train import distributed
 from prac.select.build import build_prac
 from prac.train.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
-from prac.config.schema import Config, PruneConfig
+from prac.config.schema import Config
+from prac.search.policies import policy
 from prac.errors import PracError
 from prac.report.account import amortised_savings, build_charged
 from prac.train.curve import EARLY_STOP
 from prac.prune import density, magnitude_masks, round_masks, shuffled_masks
 from prac.search.loop import HISTORY, TICKET, find_ticket
 from prac.setup import from_config
-from prac.store import load_tensors, read_json, write_json
+from prac.store import load_tensors, read_json, unpack, write_json
 from prac.search.validate import retrain, retrain_seed
 
 METHODS = ("full", "prac", "random", "matched", "reinit")
@@ -51,24 +52,19 @@ def with_changes(cfg: Config, **groups) -> Config:
     return dataclasses.replace(cfg, **{g: dataclasses.replace(getattr(cfg, g), **kw) for g, kw in groups.items()})
 
 
-def method_config(cfg: Config, method: str, prac_fraction: float) -> Config:
-    base = cfg.prune.search_epochs or cfg.train.epochs
+def method_config(cfg: Config, method: str, prac_fraction: float | None = None) -> Config:
+    """The config of one benchmark method: full-data IMP is the ``imp`` search policy; the
+    controls swap the selector (``select.method``) and keep everything else."""
     if method == "full":  # plain IMP: every round trains the full split for train.epochs, rewinding
-        # its dense round trains train.epochs in full even beside a shortened build (select.dense_fraction)
-        return with_changes(cfg, select={"subset": "full", "scale_epochs": True, "reprobe": "none", "size": "all",
-                                         "dense_fraction": 1.0},
-                            prune={"search": "rewind", "search_epochs": None, "early_bird": False,
-                                   "search_lr": None, "search_schedule": None, "search_budget": None,
-                                   "search_extend": 0, "distill": 0.0, "criterion": "magnitude",
-                                   "late_rewind": None, "late_budget": PruneConfig().late_budget})
-    if method == "matched":  # full split, epochs cut so each round spends PrAC's steps (f^2 of a full round)
-        if cfg.prune.search_budget is not None:  # the budget fixes the steps whatever the subset
-            return with_changes(cfg, select={"subset": "full", "reprobe": "none"})
-        return with_changes(cfg, select={"subset": "full", "scale_epochs": False, "reprobe": "none"},
-                            prune={"search_epochs": base * prac_fraction ** 2})
-    if method == "random":  # the probe only refines a PrAC set: the random control never reprobes
-        return with_changes(cfg, select={"subset": "random", "reprobe": "none"})
-    return with_changes(cfg, select={"subset": "prac"})
+        return with_changes(cfg, prune={"search": "imp"})
+    if method == "matched":  # the full split, each round spending the budget PrAC's rounds spend
+        if not policy(cfg.prune.search).budget:
+            raise PracError(f"the compute-matched control spends a round's step budget, which prune.search="
+                            f"{cfg.prune.search} has not; use prune.search=finetune or leave 'matched' out of --methods")
+        return with_changes(cfg, select={"method": "full"})
+    if method == "random":  # a random subset of the same size; the probe only refines a PrAC set
+        return with_changes(cfg, select={"method": "random"})
+    return with_changes(cfg, select={"method": "prac"})
 
 
 # How a round's ticket is retrained (``retrained_rounds``): its mask and its starting weights.
@@ -108,7 +104,7 @@ def retrained_rounds(cfg: Config, run: dict, out, progress, variant: str = "rewi
     dev = setup.device
     t = setup.tensors()
     history = load_tensors(rdir / HISTORY)
-    rewind = {k[7:]: v.to(dev) for k, v in load_tensors(rdir / TICKET).items() if k.startswith("rewind.")}
+    rewind = {k: v.to(dev) for k, v in unpack(load_tensors(rdir / TICKET), "rewind").items()}
     dense = dense_model(setup, out, run["prac_key"]) if variant == "oneshot" else None
     results = []
     for x in run["rounds"]:
@@ -147,7 +143,7 @@ def dense_model(setup, out, key: str):
     """The PrAC set ``key``'s trained dense network (the one-shot pruning's source)."""
     model = setup.new_model()
     weights = cache.resolve(out, key).dense()
-    model.load_state_dict({k[8:]: v.to(setup.device) for k, v in weights.items() if k.startswith("trained.")})
+    model.load_state_dict(unpack(weights, "trained"))
     return model
 
 
@@ -229,11 +225,19 @@ def run_bench(what: str, cfg: Config, seeds: int, out, progress, methods=METHODS
     unknown = set(methods) - set(METHODS)
     if unknown or not methods:
         raise PracError(f"unknown methods {sorted(unknown)}; choose from {', '.join(METHODS)}")
-    out = Path(out) if out else paths.DEFAULT_ROOT / "bench"  # bench.json beside the PrAC sets and runs it measured
+    root, report_dir = shared_root(out, "bench")
 
     def one(scfg: Config, i: int) -> dict:
         ssrc = None if source is None else dataclasses.replace(source, seed=source.seed + i)
-        return run_seed(scfg, out, progress, methods, eval_rounds, ssrc)
+        return run_seed(scfg, root, progress, methods, eval_rounds, ssrc)
 
-    return bench_report.publish(out, bench_report.summarise(bench_report.over_seeds(cfg, seeds, one)), cfg, seeds,
-                                bench_report, "bench")
+    return bench_report.publish(report_dir, bench_report.summarise(bench_report.over_seeds(cfg, seeds, one)), cfg,
+                                seeds, bench_report, "bench")
+
+
+def shared_root(out, name: str) -> tuple[Path, Path]:
+    """(the artifact root, the report's folder): a benchmark caches its PrAC sets and runs
+    where find-ticket does (``--out``, default ``artifacts``), so each side reuses the other's
+    work and ``prac cache ls`` / ``prac report`` show them; its report goes to ``--out`` itself,
+    or to ``artifacts/<name>/`` by default."""
+    return paths.root(out), Path(out) if out else paths.DEFAULT_ROOT / name

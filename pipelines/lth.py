@@ -29,8 +29,7 @@ import time
 from pathlib import Path
 
 from pipelines import bench_report, lth_report
-from pipelines.bench import dense_model, figures, method_config, retrained_rounds, variant_masks
-from prac import paths
+from pipelines.bench import dense_model, figures, method_config, retrained_rounds, shared_root, variant_masks
 from prac.select.build import build_prac
 from prac.config.schema import Config
 from prac.errors import PracError
@@ -97,14 +96,9 @@ def run_lth(cfg: Config, seeds: int, out, progress=None, methods=METHODS, only: 
         raise PracError(f"unknown methods {sorted(unknown)} for bench lth; choose from {', '.join(METHODS)}")
     if cfg.prune.schedule != "iterative":
         raise PracError("bench lth compares one-shot with iterative pruning itself; leave prune.schedule=iterative")
-    if cfg.select.dense_fraction != 1:
-        # one-shot pruning and the dense reference come from the set's dense network, which
-        # iterative pruning would not start from
-        raise PracError(f"bench lth compares tickets with the dense network iterative pruning starts from, and "
-                        f"select.dense_fraction={cfg.select.dense_fraction:g} shortens it; leave it at 1")
     # test accuracy along every curve: plot 3 is the LTH paper's test accuracy against training step
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, eval_test=True))
-    out = Path(out) if out else paths.DEFAULT_ROOT / "lth"
-    per_seed = bench_report.over_seeds(cfg, seeds, lambda scfg, i: lth_seed(scfg, out, progress, methods, only))
-    return bench_report.publish(out, lth_report.summarise(per_seed, [m for m in METHODS if m in methods]), cfg, seeds,
+    root, report_dir = shared_root(out, "lth")
+    per_seed = bench_report.over_seeds(cfg, seeds, lambda scfg, i: lth_seed(scfg, root, progress, methods, only))
+    return bench_report.publish(report_dir, lth_report.summarise(per_seed, [m for m in METHODS if m in methods]), cfg, seeds,
                                 lth_report, "lth")

@@ -66,12 +66,13 @@ from prac.train.evaluate import evaluate_mse
 from prac.data.planted import PlantedTask, make_task, strong_metric_calibrated
 from prac.errors import PracError
 from prac.models.planted import TASKS
-from prac.search.naming import SEARCH_VERSION
+from prac.config.identity import SEARCH_VERSION
 from prac.progress import say
 from prac.prune import Masks
 from prac.setup import Setup, from_arrays, state_of
-from prac.store import read_json, write_json
+from prac.store import read_json, unpack, write_json
 from prac.prune_synflow import ROUNDS as SYNFLOW_ROUNDS, synflow_masks
+from prac.search.policies import POLICIES
 from prac.search.validate import retrain, retrain_seed
 
 METHODS = ("oracle", "random", "shuffled", "oneshot", "imp", "prac", "random_subset", "synflow")
@@ -205,17 +206,16 @@ class Case:
         recipe on the full training split), from the cached set's weights."""
         model = self.setup.new_model()
         dense = cache.resolve(self.out, prac_key).dense()
-        model.load_state_dict({k[len("trained."):]: v for k, v in dense.items() if k.startswith("trained.")})
+        model.load_state_dict(unpack(dense, "trained"))
         return self.mse(model, "test")
 
 
 def search_values(case: Case, method: str, density: float) -> dict:
     """The ``prac.find_ticket`` settings of a search method at ``density``."""
     n = rounds_for(density)
-    # plain IMP: every round trains the full split for train.epochs from the rewind point (no
-    # step budget, no extension, no distillation), as prac bench's full-data IMP
-    full = {"select.subset": "full", "prune.search": "rewind", "select.reprobe": "none", "select.size": "all",
-            "prune.search_budget": None, "prune.search_extend": 0, "prune.distill": 0.0, "select.dense_fraction": 1.0}
+    # plain IMP: every round trains the full split for train.epochs from the rewind point, as
+    # prac bench's full-data IMP (the imp search policy)
+    full = {"prune.search": "imp"}
     if method == "oneshot":
         return case.values(**full, **{"prune.schedule": "oneshot", "prune.target_density": density,
                                       "prune.rounds": 1, "prune.output_rate": oneshot_output_rate(density, n)})
@@ -223,7 +223,7 @@ def search_values(case: Case, method: str, density: float) -> dict:
     if method == "imp":
         return {**base, **full}
     if method == "random_subset":  # as prac bench's control: the PrAC search's recipe, a random subset, no probe
-        return {**base, "select.subset": "random", "select.reprobe": "none"}
+        return {**base, "select.method": "random"}
     return base  # prac: prac's default search
 
 
@@ -315,11 +315,12 @@ def run_planted(tasks: list[str], densities: list[str | float], methods: list[st
 
 def results_key(recipe: dict, task_kwargs: dict) -> str:
     """The cached results' key: prac's SEARCH_VERSION and the search's settings, defaults
-    included, so a result of older search code, or of defaults that have moved since, is
-    never served as this code's."""
+    and the search policies' settings included, so a result of older search code, or of
+    defaults that have moved since, is never served as this code's."""
     base = load_config(None, values=recipe)
+    policies = {name: dataclasses.asdict(p) for name, p in sorted(POLICIES.items())}
     return digest("planted", VERSION, SEARCH_VERSION, recipe, task_kwargs, SYNFLOW_ROUNDS, LEARNED_STDS,
-                  dataclasses.asdict(base.prune), dataclasses.asdict(base.select))[:12]
+                  dataclasses.asdict(base.prune), dataclasses.asdict(base.select), policies)[:12]
 
 
 def _run(tasks, labels, methods, seeds, out: Path, progress, recipe, task_kwargs) -> dict:

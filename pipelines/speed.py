@@ -38,7 +38,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from prac.setup import from_config
 from prac.config.schema import Config
 from prac.data.dataset import Pixels, batch
-from prac.train.loop import augment, make_optimizer, train
+from prac.train.loop import augment, train
+from prac.train.optim import make_optimizer
 from prac.train.fastpath import amp_dtype, autocast, wants_channels_last
 from prac.export import CSRLinear, sparse_linear_model, write_export
 from prac.progress import say
@@ -56,7 +57,7 @@ def bare_epoch(model, x, y, batch_size: int, cfg, gen: torch.Generator) -> float
     """The plainest loop a PyTorch user writes over in-memory tensors, with the engine's
     fast path and augmentation (``cfg``) and nothing else."""
     dev = x.device
-    amp, channels_last = amp_dtype(cfg.precision, dev), wants_channels_last(cfg.channels_last, dev, x)
+    amp, channels_last = amp_dtype(cfg.precision, dev), wants_channels_last(dev, x)
     if channels_last:
         model.to(memory_format=torch.channels_last)
     forward = torch.compile(model) if cfg.compile else model
@@ -108,7 +109,7 @@ def fast_path(cfg, dev, x) -> dict:
     """What the fast path of ``cfg`` resolves to on ``dev`` for the inputs ``x``."""
     amp = amp_dtype(cfg.precision, dev)
     return {"precision": "bf16" if amp is not None else "fp32",
-            "channels_last": wants_channels_last(cfg.channels_last, dev, x),
+            "channels_last": wants_channels_last(dev, x),
             "inputs": "uint8 pixels" if isinstance(x, Pixels) else "float32", "compile": cfg.compile}
 
 

@@ -7,13 +7,13 @@ The Python API (``prac.api``) mirrors the command line::
     ticket.model()                                                       # the trained sparse network
     prac.load_ticket("artifacts/runs/<run>")                             # or an exported file
 
-The library is split by concern: ``data`` (in-memory tensors + fingerprints), ``models``
-(registry), ``engine`` (one training loop), ``track`` (forgetting tracker), ``select``
-(subset selectors and the prune-flip probe), ``prune`` (masks), ``cache`` (content-addressed
-artifact store), ``setup`` (data + model for a stage), the stages ``build`` and ``search``,
-``validate`` (ticket retrains), ``report`` (the account) and ``export`` (compact tickets).
-The experiment harnesses live in the sibling package ``pipelines``; only ``prac.cli``
-imports it.
+The folders are the pipeline: ``data`` (in-memory tensors, fingerprints, label noise and
+imbalance), ``models`` (registry), ``train`` (the one loop, evaluation, curves, checkpoints,
+torchrun), ``select`` (stage 1: tracker, selectors, flip probe, build, cache, reuse),
+``search`` (stage 2: policies, the typed state, rounds, validation, the account), ``report``
+(report.md, the plot, listings), ``config`` (keys and their roles in a run's identity),
+``export`` (compact tickets). The experiment harnesses live in the sibling package
+``pipelines``; only the command line's ``bench`` entry (``prac.cli_bench``) imports it.
 
 Names are imported on first use, so ``import prac`` (and ``prac --help``) stays fast and
 does not load torch.
@@ -21,7 +21,7 @@ does not load torch.
 
 from prac.errors import PracError
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["PracError", "PracSet", "Ticket", "build_prac", "find_ticket", "load_ticket"]
 
 _API = ("PracSet", "Ticket", "build_prac", "find_ticket", "load_ticket")

@@ -41,7 +41,7 @@ from prac.models.base import PRUNABLE_ATTR
 from prac.prune import density
 from prac.search.loop import TICKET, TRAINED, find_ticket as _search
 from prac.setup import Setup, from_arrays
-from prac.store import load_tensors, read_json
+from prac.store import load_tensors, read_json, unpack
 
 ModelFn = Callable[[], nn.Module]
 
@@ -141,10 +141,13 @@ class Ticket:
 
 def build_prac(model_fn: ModelFn | None = None, x_train=None, y_train=None, x_test=None, y_test=None, *,
                config: str | Path | dict | Config | None = None, out: str | Path | None = None,
-               prunable: list[str] | None = None, progress: bool = False, **overrides: Any) -> PracSet:
+               prunable: list[str] | None = None, progress: bool = False,
+               preprocess: str | Callable = "standardise", **overrides: Any) -> PracSet:
     """Train the dense network with the forgetting tracker, probe it by pruning and cache the
-    PrAC set (``prac build-prac``); a cache hit when nothing changed."""
-    setup = _setup(model_fn, (x_train, y_train, x_test, y_test), config, overrides, prunable)
+    PrAC set (``prac build-prac``); a cache hit when nothing changed. ``preprocess`` (arrays
+    only): "standardise" (floats and uint8 pixels; integer ids stay int64), "none" (x as
+    given) or a function applied to each x array first (``prac.setup.arrays_dataset``)."""
+    setup = _setup(model_fn, (x_train, y_train, x_test, y_test), config, overrides, prunable, preprocess=preprocess)
     with _bars(progress) as bars:
         return PracSet.of(_build(setup, out, bars))
 
@@ -152,17 +155,18 @@ def build_prac(model_fn: ModelFn | None = None, x_train=None, y_train=None, x_te
 def find_ticket(model_fn: ModelFn | None = None, x_train=None, y_train=None, x_test=None, y_test=None, *,
                 prac_set: PracSet | str | Path | None = None, config: str | Path | dict | Config | None = None,
                 out: str | Path | None = None, prunable: list[str] | None = None, progress: bool = False,
-                **overrides: Any) -> Ticket:
+                preprocess: str | Callable = "standardise", **overrides: Any) -> Ticket:
     """Search a ticket by IMP on the PrAC set, validate it on the full data and account for
     the compute (``prac find-ticket``). ``prac_set``: a ``PracSet``, a key (or unique prefix)
     under ``out``, or a ``prac/<key>`` folder; None builds (or reuses) the set of this config
-    first. With a set, its own config is the base that ``config`` and overrides change."""
+    first. With a set, its own config is the base that ``config`` and overrides change.
+    ``preprocess`` as in ``build_prac``: give the same as when the set was built."""
     entry = None
     base = None
     if prac_set is not None:
         entry = cache.load(prac_set.path) if isinstance(prac_set, PracSet) else cache.resolve(out, str(prac_set))
         base = entry.meta["config"]
-    setup = _setup(model_fn, (x_train, y_train, x_test, y_test), config, overrides, prunable, base)
+    setup = _setup(model_fn, (x_train, y_train, x_test, y_test), config, overrides, prunable, base, preprocess)
     with _bars(progress) as bars:
         if entry is None:
             entry = _build(setup, out, bars)
@@ -181,8 +185,8 @@ def load_ticket(path: str | Path, model_fn: ModelFn | None = None) -> Ticket:
                             "find-ticket finished, or an exported ticket file")
         report = read_json(path / "report.json")
         ticket = load_tensors(path / TICKET)
-        masks = {k[5:]: v for k, v in ticket.items() if k.startswith("mask.")}
-        rewind = {k[7:]: v for k, v in ticket.items() if k.startswith("rewind.")}
+        masks = unpack(ticket, "mask")
+        rewind = unpack(ticket, "rewind")
         if not (path / TRAINED).is_file():
             raise PracError(f"{path} was written by an older prac without the trained ticket ({TRAINED}); "
                             "run find-ticket again to get it")
@@ -240,11 +244,12 @@ def _config(config, overrides: dict, base: dict | None) -> Config:
     return load_config(config, base=base, values=values)
 
 
-def _setup(model_fn, arrays, config, overrides, prunable, base=None) -> Setup:
+def _setup(model_fn, arrays, config, overrides, prunable, base=None, preprocess="standardise") -> Setup:
     given = [a is not None for a in arrays]
     if any(given) and not all(given):
         raise PracError("pass all four of x_train, y_train, x_test, y_test, or none (the config's dataset)")
-    return from_arrays(_config(config, overrides, base), model_fn, arrays if all(given) else None, prunable)
+    return from_arrays(_config(config, overrides, base), model_fn, arrays if all(given) else None, prunable,
+                       preprocess)
 
 
 def _bars(enabled: bool):

@@ -10,10 +10,13 @@ are left unmasked with the element-wise optimizers SGD and Adam).
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
 from prac.models import output_name, prunable
+from prac.store import unpack
 
 Masks = dict[str, torch.Tensor]
 
@@ -34,16 +37,20 @@ def _keep_top(scores: torch.Tensor, keep: int) -> torch.Tensor:
     return flat.view_as(scores)
 
 
-def criterion_scores(w: torch.Tensor, w0: torch.Tensor, criterion: str) -> torch.Tensor:
-    """Per-weight pruning scores (higher is kept) of the weights ``w`` against the rewind
-    weights ``w0``, for the criteria that look at both (``magnitude_masks``)."""
-    if criterion == "midpoint":
-        return (w + w0).abs() / 2
-    if criterion == "increase":
-        return w.abs() - w0.abs()
-    kept = w.abs() if criterion == "same_sign" else w.abs() * w0.abs()  # same_sign, product
-    # a weight that crossed zero: into (-1, 0), below every same-sign one, ordered by magnitude
-    return torch.where(torch.sign(w) == torch.sign(w0), kept, w.abs() / (1 + w.abs()) - 1)
+def _same_sign(w: torch.Tensor, w0: torch.Tensor) -> torch.Tensor:
+    """Magnitude among the weights whose sign still matches the rewind weights'; a weight that
+    crossed zero lands in (-1, 0), below every same-sign one, ordered by magnitude (Zhou et
+    al. 2019: a ticket keeps its rewind signs, so a crossed weight starts on the wrong side)."""
+    return torch.where(torch.sign(w) == torch.sign(w0), w.abs(), w.abs() / (1 + w.abs()) - 1)
+
+
+# Pruning criteria (a registry, as OpenLTH keeps them): a weight's score from its trained value
+# ``w`` and its rewind value ``w0``; the lowest scores are pruned. The ablations measured and not
+# adopted (increase, midpoint, product) are in docs/trust.md with the commit that measured them.
+CRITERIA: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "magnitude": lambda w, w0: w.abs(),
+    "same_sign": _same_sign,
+}
 
 
 @torch.no_grad()
@@ -54,19 +61,15 @@ def magnitude_masks(model: nn.Module, masks: Masks | None, rate: float, out_rate
     ``out_rate``; convolution kernels at ``conv_rate`` if given, as the LTH paper prunes
     Conv-2/4/6), per layer or globally across the hidden layers.
 
-    ``criterion`` (``prac.config.schema.CRITERIA``) scores a weight by its magnitude, or, given the weights
-    ``init`` the ticket will be rewound to, by magnitude among the weights whose sign still
-    matches ``init``'s (``same_sign``: a weight that crossed zero ranks below every one that
-    did not), by its growth ``|w| - |w_init|`` (``increase``), or for the ablations by
-    ``|w + w_init| / 2`` (``midpoint``) or ``|w| |w_init|`` among same-sign weights
-    (``product``); Zhou et al. 2019 (``criterion_scores``)."""
+    ``criterion`` names a score in ``CRITERIA``: magnitude, or, given the weights ``init`` the
+    ticket will be rewound to, magnitude among the weights whose sign still matches (``same_sign``)."""
     params = prunable(model)
     masks = masks or full_masks(model)
     out_key = output_name(model)
 
     def scores(name):  # pruned weights never come back: they score below everything
         w = params[name].detach().float()
-        s = w.abs() if criterion == "magnitude" else criterion_scores(w, init[name].to(w.device).float(), criterion)
+        s = CRITERIA[criterion](w, None if init is None else init[name].to(w.device).float())
         return torch.where(masks[name], s, torch.tensor(float("-inf"), device=s.device))
 
     new = {}
@@ -104,23 +107,6 @@ def apply_masks(model: nn.Module, masks: Masks | None) -> None:
         p.mul_(masks[name].to(p.device, p.dtype))
 
 
-@torch.no_grad()
-def pull_back(model: nn.Module, rewind: dict[str, torch.Tensor], fraction: float) -> None:
-    """Move every float tensor of ``model`` (weights, biases, BatchNorm statistics) ``fraction``
-    of the way back to its rewind value (``prune.partial_rewind``). Pruned weights come back
-    nonzero here; training re-applies the masks before its first step."""
-    for k, v in model.state_dict().items():
-        if v.is_floating_point():
-            v.lerp_(rewind[k], fraction)
-
-
-def hamming(a: Masks, b: Masks) -> float:
-    """Fraction of mask entries that differ (Early-Bird's mask distance)."""
-    diff = sum(int((a[n] != b[n]).sum()) for n in a)
-    return diff / sum(m.numel() for m in a.values())
-
-
 def round_masks(history: dict[str, torch.Tensor], r: int) -> Masks:
     """Round ``r``'s masks out of a search's mask history (``round<r>.<name>`` keys)."""
-    prefix = f"round{r}."
-    return {k[len(prefix):]: m for k, m in history.items() if k.startswith(prefix)}
+    return unpack(history, f"round{r}")

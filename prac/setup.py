@@ -118,19 +118,26 @@ def registry_spec(cfg: Config, input_shape: tuple[int, ...], num_classes: int) -
 def from_config(cfg: Config) -> Setup:
     """The command line's setup: the dataset and registry model that ``cfg`` names."""
     data = dataset(cfg.dataset)
+    floats_for_registry(data, cfg)
     return Setup(cfg, data, registry_spec(cfg, data.input_shape, data.num_classes), device())
 
 
-def from_arrays(cfg: Config, model_fn: Callable[[], nn.Module] | None, arrays, prunable_names=None) -> Setup:
+def from_arrays(cfg: Config, model_fn: Callable[[], nn.Module] | None, arrays, prunable_names=None,
+                preprocess="standardise") -> Setup:
     """The Python API's setup. ``arrays`` is (x_train, y_train, x_test, y_test) or None (the
-    config's dataset); ``model_fn`` None means the config's registry model."""
+    config's dataset); ``model_fn`` None means the config's registry model; ``preprocess``
+    see ``arrays_dataset`` (arrays only)."""
     if arrays is not None:  # the config records where the data came from
-        cfg = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, kind=ARRAYS_KIND, path=None, name=None))
-    data = dataset(cfg.dataset) if arrays is None else arrays_dataset(cfg.dataset, *arrays)
+        cfg = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, kind=ARRAYS_KIND, path=None))
+    elif preprocess != "standardise":
+        raise PracError("preprocess= applies to arrays given to prac; pass x_train, y_train, x_test, y_test too, "
+                        "or leave preprocess out for the config's dataset")
+    data = dataset(cfg.dataset) if arrays is None else arrays_dataset(cfg.dataset, *arrays, preprocess=preprocess)
     if model_fn is None:
         if prunable_names is not None:
             raise PracError("prunable= names the weights of a model of your own; pass model_fn too, "
                             "or leave prunable out for a registry model")
+        floats_for_registry(data, cfg)
         spec = registry_spec(cfg, data.input_shape, data.num_classes)
     else:
         spec = user_spec(model_fn, cfg.seed, data, prunable_names)
@@ -138,6 +145,14 @@ def from_arrays(cfg: Config, model_fn: Callable[[], nn.Module] | None, arrays, p
 
 
 # ---------------------------------------------------------------- a user's data
+
+def floats_for_registry(data: Dataset, cfg: Config) -> None:
+    """Refuse integer inputs (token ids, kept as int64) for a registry model: those take floats."""
+    if not data.x_train.is_floating_point():
+        raise PracError(f"the data's inputs are integers ({data.x_train.dtype}, kept as given: token ids), and the "
+                        f"registry model {cfg.model.name} takes floats; store the inputs as floats (x.astype(np.float32)) "
+                        "to have them standardised, or pass a model_fn that embeds the ids")
+
 
 def _numpy(a, name: str) -> np.ndarray:
     if isinstance(a, torch.Tensor):
@@ -147,19 +162,37 @@ def _numpy(a, name: str) -> np.ndarray:
     raise PracError(f"{name} is a {type(a).__name__}; pass a torch tensor or a numpy array")
 
 
-def arrays_dataset(cfg: DatasetConfig, x_train, y_train, x_test, y_test) -> Dataset:
+PREPROCESS = ("standardise", "none")
+
+
+def arrays_dataset(cfg: DatasetConfig, x_train, y_train, x_test, y_test, preprocess="standardise") -> Dataset:
     """Arrays checked like an npz file (images N×C×H×W or N×H×W, flat N×D; integer labels),
     split, normalised and fingerprinted like every other dataset. A float ``y_train`` (N or
-    N×k) makes a regression task: its targets, and ``y_test``'s, are kept as float32 N×k."""
+    N×k) makes a regression task: its targets, and ``y_test``'s, are kept as float32 N×k.
+
+    ``preprocess``: "standardise" (floats and uint8 pixels standardised with the training
+    split's statistics; other integer dtypes, e.g. token ids, kept as int64), "none" (x as
+    given: float32 if floating, int64 if integer), or a function applied first to each x
+    array (numpy in, numpy out), whose output is then standardised by the same rules."""
     source = "the arrays given to prac"
+    if not (callable(preprocess) or (isinstance(preprocess, str) and preprocess in PREPROCESS)):
+        raise PracError(f"preprocess={preprocess!r} is unknown; use 'standardise', 'none' or a function from one "
+                        "numpy array of inputs to another")
     xs = {}
     for name, a in (("x_train", x_train), ("x_test", x_test)):
         a = _numpy(a, name)
+        if callable(preprocess):
+            try:
+                a = preprocess(a)
+            except Exception as e:  # the user's function: say which array it failed on
+                raise PracError(f"preprocess failed on {name} of shape {a.shape} ({type(e).__name__}: "
+                                f"{str(e).splitlines()[0] if str(e) else ''}); make it take one numpy array") from None
+            a = _numpy(a, f"preprocess({name})")
         # N×H×W is grey images; N×C×H×W stays as it is (a tensor from PyTorch is channels-first)
         xs[name] = a[:, None] if a.ndim == 3 else a if a.ndim == 4 else to_layout(a, source, name)
     y_train = _numpy(y_train, "y_train")
     raw = Raw(xs["x_train"], y_train, xs["x_test"], _numpy(y_test, "y_test"), source=source, kind=ARRAYS_KIND,
-              regression=y_train.dtype.kind == "f")
+              regression=y_train.dtype.kind == "f", standardise=preprocess != "none")
     return finish(raw, cfg)
 
 
@@ -220,7 +253,9 @@ def user_spec(model_fn: Callable[[], nn.Module], seed: int, data: Dataset, pruna
                             "integer class labels")
         raise PracError(f"{type(model).__name__} maps a batch of 2 to {shape}, not to 2×{k} class "
                         f"logits; give it {k} outputs")
-    return ModelSpec(name=_sanitised(type(model).__name__), id=model_id(model), make=model_fn, user=True,
+    # the prunable names change what a search computes: they are part of the model's identity
+    ident = model_id(model) if names is None else digest("model", model_id(model), list(names))
+    return ModelSpec(name=_sanitised(type(model).__name__), id=ident, make=model_fn, user=True,
                      prunable=names)
 
 

@@ -95,3 +95,16 @@ def read_json(path: Path) -> dict:
         raise PracError(f"{path} is missing; the artifact is incomplete, remove it and rebuild") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise PracError(f"{path} is not valid JSON (corrupt?); remove the artifact and rebuild") from None
+
+
+# A tensor file holds named groups of weights (a ticket's ``mask`` and ``rewind``, a dense run's
+# ``init``, ``rewind`` and ``trained``, a search's ``round<r>`` masks) as ``<group>.<name>`` keys.
+def pack(**groups: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``pack(mask=m, rewind=w)`` -> ``{"mask.<name>": ..., "rewind.<name>": ...}``."""
+    return {f"{group}.{k}": v for group, tensors in groups.items() for k, v in tensors.items()}
+
+
+def unpack(flat: dict[str, torch.Tensor], group: str) -> dict[str, torch.Tensor]:
+    """The tensors of one group of a packed file, under their own names."""
+    prefix = f"{group}."
+    return {k[len(prefix):]: v for k, v in flat.items() if k.startswith(prefix)}

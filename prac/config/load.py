@@ -69,6 +69,20 @@ def _coerce(value, tp, where: str):
 _FLOAT_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
+# Keys removed with the search policies and selectors (docs/reference.md): what replaced each.
+_POLICY = "it is a constant of the search policy now (prune.search)"
+_GONE = "it was measured and not adopted; drop it"
+REMOVED = {**{f"prune.{k}": _GONE for k in ("search_pace", "search_cap", "late_rewind", "late_budget", "partial_rewind",
+                                             "distill", "early_bird", "eb_eps", "eb_patience")},
+           **{f"prune.{k}": _POLICY for k in ("search_extend", "search_plateau", "search_weight_decay", "search_reach",
+                                               "criterion", "search_lr", "search_schedule", "search_epochs")},
+           **{f"select.{k}": _POLICY for k in ("size", "scale_epochs", "reprobe", "probe_fraction")},
+           "select.subset": "use select.method (prac, random or full)", "select.dense_fraction": _GONE,
+           "train.gamma": "the step schedule divides the lr by 10 at each milestone", "train.channels_last": "it is on "
+           "for images on CUDA", "dataset.name": "give the hub name as dataset.path",
+           "dataset.cache_dir": "set HF_DATASETS_CACHE"}
+
+
 def _build(cls, data, prefix: str = ""):
     if not isinstance(data, dict):
         name = prefix.rstrip(".") or "top level"
@@ -79,6 +93,8 @@ def _build(cls, data, prefix: str = ""):
     kwargs = {}
     for key, value in data.items():
         where = f"{prefix}{key}"
+        if key not in known and where in REMOVED:
+            raise PracError(f"{where} was removed in prac 0.2; {REMOVED[where]} (docs/reference.md, 'Keys removed')")
         if key not in known:
             near = difflib.get_close_matches(str(key), known, n=1)  # a typo is the usual cause
             hint = f"did you mean '{prefix}{near[0]}'? " if near else ""
@@ -123,7 +139,7 @@ def nested(key: str, value, where: str = "") -> dict:
 
 def read_yaml(path: str | Path) -> dict:
     """A YAML file that holds a mapping, read safely (no object construction)."""
-    p = Path(path)
+    p = config_path(path)
     if p.is_dir():
         raise PracError(f"config file {p} is a directory; pass a YAML file, e.g. configs/fashion_mnist_lenet.yaml")
     if not p.is_file():
@@ -181,3 +197,46 @@ def load_transfer(path: str | Path, overrides: typing.Sequence[str] = ()) -> tup
             side[name].append(rest if head == name else text)
     here = Path(path).parent
     return tuple(load_config(here / spec[name], side[name]) for name in ("source", "target"))  # type: ignore[return-value]
+
+
+def shipped_configs() -> dict[str, Path]:
+    """The experiment files shipped with prac, by name (the file name without .yaml): the
+    package data ``prac/configs/`` of an installed wheel, or ``configs/`` beside ``prac/`` in a
+    source checkout (an editable install)."""
+    here = Path(__file__).resolve().parents[1]  # prac/
+    for folder in (here / "configs", here.parent / "configs"):
+        found = {p.stem: p for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
+        if found:
+            return found
+    return {}
+
+
+def config_path(value: str | Path | None) -> Path | None:
+    """``--config``: a path as given, or a shipped config's name (``fashion_mnist_lenet``, with
+    or without ``.yaml``) from any working directory; an unknown bare name lists the shipped ones."""
+    if value is None:
+        return None
+    path = Path(value)
+    if path.exists() or len(path.parts) != 1:  # a path: read_yaml says what is wrong with it
+        return path
+    shipped = shipped_configs()
+    name = path.stem if path.suffix in (".yaml", ".yml") else path.name
+    if name in shipped:
+        return shipped[name]
+    raise PracError(f"--config '{value}' is neither a file nor a shipped config; shipped: {', '.join(shipped)} "
+                    "(or give the path of a YAML file)")
+
+
+def load_experiment(path, overrides=(), base: dict | None = None) -> Config:
+    """load_config, and a transfer file given where an experiment file belongs said as such."""
+    try:
+        return load_config(path, overrides, base=base)
+    except PracError:
+        try:
+            transfer = path is not None and set(read_yaml(path)) == {"source", "target"}
+        except PracError:
+            transfer = False
+        if transfer:
+            raise PracError(f"{path} is a transfer file (source + target experiment files); use it with "
+                            "`prac bench transfer --config FILE`, or pass one of the two files it names") from None
+        raise

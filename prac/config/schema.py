@@ -33,14 +33,20 @@ SEED_LIMIT = 2**32
 
 @dataclass(frozen=True)
 class DatasetConfig:
-    kind: str = field(default="digits", metadata={"help": f"one of {', '.join(DATASET_KINDS)}"})
-    path: str | None = field(default=None, metadata={"help": "directory or file of the data (kind-specific default)"})
-    name: str | None = field(default=None, metadata={"help": "Hugging Face dataset name (kind: hf)"})
-    val_size: float = field(default=0.1, metadata={"help": "validation split held out of train: fraction (<1) or count"})
-    split_seed: int = field(default=0, metadata={"help": "seed of the train/validation (and digits test) split"})
-    train_limit: int | None = field(default=None, metadata={"help": "use only the first N training samples (quick runs)"})
-    cache_dir: str | None = field(default=None, metadata={"help": "Hugging Face cache folder for hub downloads "
-                                                                  "(default: the datasets library's own)"})
+    kind: str = field(default="digits", metadata={"help": f"one of {', '.join(DATASET_KINDS)}", "role": "data"})
+    path: str | None = field(default=None, metadata={
+        "help": "directory or file of the data (kind-specific default); for hf a save_to_disk folder or a hub "
+                "dataset name (owner/name)", "role": "data"})
+    val_size: float = field(default=0.1, metadata={"help": "validation split held out of train: fraction (<1) or count",
+                                                   "role": "data"})
+    split_seed: int = field(default=0, metadata={"help": "seed of the train/validation (and digits test) split, the "
+                                                         "label noise and the imbalance", "role": "data"})
+    train_limit: int | None = field(default=None, metadata={"help": "use only the first N training samples (quick runs)",
+                                                            "role": "data"})
+    label_noise: float = field(default=0.0, metadata={"help": "fraction of training and validation labels flipped to "
+                                                              "another class (test stays clean)", "role": "data"})
+    imbalance: float = field(default=1.0, metadata={"help": "long-tailed training split: class c keeps "
+                                                            "ratio^(-c/(K-1)) of its samples (1: off)", "role": "data"})
 
     def check(self) -> None:
         if self.kind not in DATASET_KINDS and self.kind != ARRAYS_KIND:
@@ -52,44 +58,46 @@ class DatasetConfig:
         if not 0 <= self.split_seed < SEED_LIMIT:
             raise PracError(f"dataset.split_seed={self.split_seed} is out of range; use a whole number from 0 to "
                             f"{SEED_LIMIT - 1}")
+        if not 0 <= self.label_noise < 1:
+            raise PracError(f"dataset.label_noise={self.label_noise} is out of range; use a fraction in [0, 1), "
+                            "e.g. 0.2 (0: clean labels)")
+        if not 1 <= self.imbalance < math.inf:
+            raise PracError(f"dataset.imbalance={self.imbalance} is out of range; use a ratio >= 1, e.g. 10 "
+                            "(1: balanced, as given)")
+
+
+def key(default, help: str, role: str):
+    """A settable config key: its default, one line of help, and its role in a run's identity
+    (``prac.config.identity``): which cached artifact it belongs to."""
+    return field(default=default, metadata={"help": help, "role": role})
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: str = field(default="lenet_300_100", metadata={"help": "architecture from the registry (prac.models)"})
-    widths: tuple[int, ...] = field(default=(300, 100), metadata={"help": "hidden widths of model 'mlp'"})
-    width: float = field(default=1.0, metadata={"help": "channel multiplier of the conv, vgg and resnet models "
-                                                        "(0.25: a quarter of the channels)"})
+    name: str = key("lenet_300_100", "architecture from the registry (prac.models)", "dense")
+    widths: tuple[int, ...] = key((300, 100), "hidden widths of model 'mlp'", "dense")
+    width: float = key(1.0, "channel multiplier of the conv, vgg and resnet models (0.25: a quarter of the channels)",
+                       "dense")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: float = field(default=10, metadata={"help": "epochs of one full-data training run"})
-    batch_size: int = field(default=32, metadata={"help": "samples per optimizer step"})
-    lr: float = field(default=1.2e-3, metadata={"help": "peak learning rate"})
-    optimizer: str = field(default="adam", metadata={"help": "adam or sgd (with momentum)"})
-    momentum: float = field(default=0.9, metadata={"help": "SGD momentum"})
-    weight_decay: float = field(default=0.0, metadata={"help": "L2 weight decay"})
-    schedule: str = field(default="constant", metadata={"help": "constant, cosine or step"})
-    milestones: tuple[float, ...] = field(default=(), metadata={"help": "step schedule: fractions of training where lr drops"})
-    gamma: float = field(default=0.1, metadata={"help": "step schedule: lr factor at each milestone"})
-    warmup: float = field(default=0.0, metadata={"help": "fraction of training with a linear lr warm-up"})
-    augment: bool = field(default=False, metadata={"help": "random crop (pad 4) + horizontal flip, for images"})
-    precision: str = field(default="auto", metadata={"help": "auto (bf16 autocast on CUDA, fp32 elsewhere), fp32 or bf16; "
-                                                             "weights and optimizer stay fp32"})
-    channels_last: str | bool = field(default="auto", metadata={"help": "channels-last layout for image models: auto "
-                                                                        "(on CUDA only), true or false"})
-    compile: bool = field(default=False, metadata={"help": "torch.compile the training forward; the first train() of a "
-                                                           "shape pays a warm-up (tens of seconds for ResNet-20), so it "
-                                                           "pays off on long GPU runs only"})
-    eval_every: int | None = field(default=None, metadata={"help": "optimizer steps between the points of every "
-                                                                "run's validation curve (loss, accuracy), which gives "
-                                                                "the early-stop step; null: 20 points per run; 0: only "
-                                                                "the end of each run. A fine-tuning search round is "
-                                                                "evaluated at its budget checks only"})
-    eval_test: bool = field(default=False, metadata={"help": "also record test accuracy at every curve point (prac bench "
-                                                           "lth's accuracy-vs-step plots); otherwise the test split is "
-                                                           "evaluated once per run, at the early-stop and final weights"})
+    epochs: float = key(10, "epochs of one full-data training run", "dense")
+    batch_size: int = key(32, "samples per optimizer step", "dense")
+    lr: float = key(1.2e-3, "peak learning rate", "dense")
+    optimizer: str = key("adam", "adam or sgd (with momentum)", "dense")
+    momentum: float = key(0.9, "SGD momentum", "dense")
+    weight_decay: float = key(0.0, "L2 weight decay", "dense")
+    schedule: str = key("constant", "lr schedule: constant, cosine or step (x0.1 at each milestone)", "dense")
+    milestones: tuple[float, ...] = key((), "step schedule: fractions of training where the lr drops tenfold", "dense")
+    warmup: float = key(0.0, "fraction of training with a linear lr warm-up", "dense")
+    augment: bool = key(False, "random crop (pad 4) + horizontal flip, for images", "dense")
+    precision: str = key("auto", "auto (bf16 autocast on CUDA, fp32 elsewhere), fp32 or bf16; weights and optimizer "
+                                 "stay fp32", "dense")
+    compile: bool = key(False, "torch.compile the training forward (pays off on long GPU runs only)", "dense")
+    eval_every: int | None = key(None, "optimizer steps between the points of a run's validation curve, which gives "
+                                       "the early-stop step (null: 20 points per run; 0: the end only)", "dense")
+    eval_test: bool = key(False, "also record test accuracy at every curve point (prac bench lth's plots)", "dense")
 
     def check(self) -> None:
         if self.epochs <= 0:
@@ -110,9 +118,6 @@ class TrainConfig:
         if not 0 <= self.weight_decay < 1:  # an L2 coefficient of 1 outweighs the loss: every weight goes to 0
             raise PracError(f"train.weight_decay={self.weight_decay:g} must be in [0, 1) (an L2 coefficient of 1 or "
                             "more outweighs the loss and pulls every weight to zero); use e.g. 1e-4, or 0 for none")
-        if not 0 < self.gamma <= 1:  # 0 would stop training at the first milestone, above 1 the lr grows
-            raise PracError(f"train.gamma={self.gamma:g} must be in (0, 1], the factor by which the step schedule "
-                            "lowers the lr at each milestone; use e.g. 0.1")
         if self.optimizer not in ("adam", "sgd"):
             raise PracError(f"train.optimizer '{self.optimizer}' is unknown; use adam or sgd")
         if self.schedule not in ("constant", "cosine", "step"):
@@ -127,88 +132,38 @@ class TrainConfig:
         if self.eval_every is not None and self.eval_every < 0:
             raise PracError(f"train.eval_every={self.eval_every} must be a step count >= 0; use e.g. 100, 0 (only the "
                             "end of each run), or leave it unset (20 points per run)")
-        if not (self.channels_last == "auto" or isinstance(self.channels_last, bool)):
-            raise PracError(f"train.channels_last={self.channels_last!r} is unknown; use auto, true or false")
 
 
-CRITERIA = ("magnitude", "same_sign", "increase", "midpoint", "product")  # prune.criterion (prac.prune.magnitude_masks)
 DEFAULT_RATE = 0.2  # the LTH paper's 20 % of the remaining weights per round
+SEARCHES = ("finetune", "rewind", "imp")  # prune.search: the policies of prac.search.policies
+SELECTORS = ("prac", "random", "full")  # select.method: prac.select.selectors.SELECTORS (a test ties them)
 
 
 @dataclass(frozen=True)
 class PruneConfig:
-    rate: float | None = field(default=None, metadata={"help": "fraction of remaining weights pruned per round (default "
-                                                              "0.2; with target_density and no rate: 1 - "
-                                                              "target_density^(1/rounds), the LTH paper's rule)"})
-    output_rate: float | None = field(default=None, metadata={"help": "rate for the output layer (default: rate / 2)"})
-    conv_rate: float | None = field(default=None, metadata={"help": "rate for convolution kernels, layerwise scope only "
-                                                                   "(default: rate; the LTH paper prunes Conv-2/4 at "
-                                                                   "0.1 and Conv-6 at 0.15, their FC layers at 0.2)"})
-    rounds: int = field(default=13, metadata={"help": "pruning rounds (13 at 20 % leaves 5.5 % of weights)"})
-    target_density: float | None = field(default=None, metadata={"help": "with rate: stop once at most this fraction of "
-                                                                        "weights remains; without: reach it in rounds"})
-    schedule: str = field(default="iterative", metadata={"help": "iterative (prune a little each round) or oneshot (train "
-                                                                "once, prune straight to target_density, one round)"})
-    scope: str = field(default="layerwise", metadata={"help": "layerwise or global magnitude pruning"})
-    criterion: str = field(default="same_sign", metadata={"help": "which weights the search prunes: magnitude; same_sign "
-                                                                 "(magnitude among weights whose sign matches the rewind "
-                                                                 "weights'); increase (|w| - |w_rewind|); midpoint, "
-                                                                 "product (ablations, docs/trust.md)"})
-    rewind_step: int = field(default=0, metadata={"help": "rewind to this optimizer step (0: to initialisation)"})
-    search: str = field(default="finetune", metadata={"help": "finetune: keep training the pruned net each round (the ticket is "
-                                                             "still mask + rewind weights); rewind: retrain from the rewind point"})
-    search_epochs: float | None = field(default=None, metadata={"help": "epochs per search round before subset scaling (default: train.epochs)"})
-    search_budget: float | None = field(default=0.03, metadata={"help": "optimizer steps of each search round as a "
-                                                                     "fraction of a full-data round's (13 rounds at "
-                                                                     "0.03: 90 % fewer steps than full IMP, the dense "
-                                                                     "round included); null: search_epochs x |set|/N "
-                                                                     "epochs (the PrAC paper's dynamic iterations)"})
-    search_pace: str = field(default="fixed", metadata={"help": "fixed: one budget per round, plus up to "
-                                                                "search_extend more while validation falls short; "
-                                                                "adaptive: quarter budgets until validation is within "
-                                                                "prune.tolerance of the previous round's"})
-    search_extend: int = field(default=3, metadata={"help": "a search round spends at most 1 + this many step budgets, "
-                                                           "the extra ones while its validation accuracy is more "
-                                                           "than prune.tolerance below the previous round's and "
-                                                           "search_cap allows (0: exactly one budget)"})
-    search_plateau: bool = field(default=True, metadata={"help": "also stop extending a round when an extra "
-                                                                 "budget left its validation accuracy no higher "
-                                                                 "than the budget before it: a round that is not "
-                                                                 "recovering stops paying for budgets (false: "
-                                                                 "extend until recovered or search_extend is spent)"})
-    search_cap: float | None = field(default=None, metadata={"help": "spend at most this many times rounds x budget "
-                                                                    "steps in the search: extra budgets come out of "
-                                                                    "what the cap leaves (null: no cap; needs "
-                                                                    "search_budget; docs/reference.md)"})
-    late_rewind: float | None = field(default=None, metadata={"help": "rounds that prune to this fraction of the "
-                                                                     "weights or fewer rewind to the rewind weights "
-                                                                     "and train late_budget of a full round, once "
-                                                                     "(null: every round follows prune.search)"})
-    late_budget: float = field(default=0.25, metadata={"help": "optimizer steps of a late_rewind round as a fraction "
-                                                            "of a full-data round's"})
-    partial_rewind: float = field(default=0.0, metadata={"help": "at the start of each fine-tuning round, move the "
-                                                               "weights this fraction of the way back to the rewind "
-                                                               "weights (0: off; 1: as search=rewind; an ablation)"})
-    distill: float = field(default=0.0, metadata={"help": "weight of the dense network's soft targets (its logits, "
-                                                        "cached with the PrAC set) in the search rounds' loss: 0 "
-                                                        "trains on the labels only, 1 on the soft targets only"})
-    search_lr: float | None = field(default=None, metadata={"help": "peak lr of the search rounds (default: train.lr; see search_reach)"})
-    search_schedule: str | None = field(default=None, metadata={"help": "lr schedule of the search rounds (default: train.schedule)"})
-    search_weight_decay: float = field(default=0.003, metadata={"help": "L2 weight decay of the fine-tuning search "
-                                                                      "rounds in place of train.weight_decay (0: off)"})
-    search_reach: float | None = field(default=4.0, metadata={"help": "with Adam, fine-tuning rounds' peak lr >= this x "
-                                                                     "the mean distance round 0 moved a weight / a "
-                                                                     "budget's steps (null: off; docs/reference.md)"})
-    early_bird: bool = field(default=False, metadata={"help": "stop a round when the mask stops changing"})
-    eb_eps: float = field(default=0.08, metadata={"help": "early-bird: mask Hamming distance threshold"})
-    eb_patience: int = field(default=5, metadata={"help": "early-bird: epochs below eps before stopping"})
-    validate: str = field(default="last", metadata={"help": "which tickets are retrained on the full data: last (the final "
-                                                           "round's; one retrain) or bisect (bisection over the rounds "
-                                                           "for the sparsest one within prune.tolerance of the dense "
-                                                           "network's validation accuracy; ~log2(rounds)+1 retrains)"})
-    tolerance: float = field(default=0.5, metadata={"help": "a winning ticket's retrained validation accuracy is at most "
-                                                           "this many percentage points below the dense network's (or "
-                                                           "one standard error of that accuracy, if larger)"})
+    rate: float | None = key(None, "fraction of remaining weights pruned per round (default 0.2; with target_density "
+                                   "and no rate: 1 - target_density^(1/rounds))", "set")
+    output_rate: float | None = key(None, "rate for the output layer (default: rate / 2)", "set")
+    conv_rate: float | None = key(None, "rate for convolution kernels, layerwise scope only (default: rate; the LTH "
+                                        "paper prunes Conv-2/4 at 0.1)", "set")
+    rounds: int = key(13, "pruning rounds (13 at 20 % leaves 5.5 % of weights)", "search")
+    target_density: float | None = key(None, "with rate: stop once at most this fraction of weights remains; "
+                                             "without: reach it in rounds", "search")
+    schedule: str = key("iterative", "iterative (prune a little each round) or oneshot (train once, prune straight "
+                                     "to target_density, one round)", "search")
+    scope: str = key("layerwise", "layerwise or global magnitude pruning", "set")
+    rewind_step: int = key(0, "rewind to this optimizer step of the dense run (0: to initialisation)", "dense")
+    search: str = key("finetune", "finetune: the shipped recipe (short fine-tuning rounds on a budget around the "
+                                  "set); rewind: the PrAC paper's (retrain from the rewind point on the whole set, "
+                                  "epochs scaled by its size); imp: plain full-data IMP (prac.search.policies)",
+                      "search")
+    search_budget: float = key(0.03, "finetune: steps of a search round as a fraction of a full-data round's (13 "
+                                     "rounds at 0.03: about 90 % fewer steps than full IMP)", "search")
+    validate: str = key("last", "which tickets are retrained on the full data: last (the final round's) or bisect "
+                                "(the sparsest round within tolerance of the dense network, ~log2(rounds)+1 retrains)",
+                        "search")
+    tolerance: float = key(0.5, "a winning ticket's retrained validation accuracy is at most this many points below "
+                                "the dense network's (or one standard error, if larger)", "search")
 
     @property
     def round_rate(self) -> float:
@@ -250,44 +205,11 @@ class PruneConfig:
         if self.conv_rate is not None and self.scope == "global":
             raise PracError("prune.conv_rate sets a rate per layer, but prune.scope=global ranks all hidden weights "
                             "together; use prune.scope=layerwise, or leave prune.conv_rate unset")
-        if self.criterion not in CRITERIA:
-            raise PracError(f"prune.criterion '{self.criterion}' is unknown; use one of {', '.join(CRITERIA)}")
-        if self.search not in ("rewind", "finetune"):
-            raise PracError(f"prune.search '{self.search}' is unknown; use rewind or finetune")
-        if self.search_schedule not in (None, "constant", "cosine", "step"):
-            raise PracError(f"prune.search_schedule '{self.search_schedule}' is unknown; use constant, cosine or step")
-        if self.search_pace not in ("adaptive", "fixed"):
-            raise PracError(f"prune.search_pace '{self.search_pace}' is unknown; use adaptive or fixed")
-        if self.search_cap is not None and not 1 <= self.search_cap <= 100:
-            raise PracError(f"prune.search_cap={self.search_cap} must be in [1, 100] (times rounds x budget); "
-                            "use e.g. 2, or null for no cap")
-        if not 0 <= self.search_extend <= 100:
-            raise PracError(f"prune.search_extend={self.search_extend} must be a count in [0, 100]; use e.g. 3, or 0")
-        if not 0 <= self.distill <= 1:
-            raise PracError(f"prune.distill={self.distill} must be a weight in [0, 1]; use e.g. 0.5, or 0 for none")
-        if self.late_rewind is not None and not 0 < self.late_rewind < 1:
-            raise PracError(f"prune.late_rewind={self.late_rewind} must be a fraction in (0, 1) of the weights; "
-                            "null turns late rewinding off")
-        if not 0 < self.late_budget <= 1:
-            raise PracError(f"prune.late_budget={self.late_budget} must be a fraction in (0, 1] of a full-data round")
-        if not 0 <= self.partial_rewind <= 1:
-            raise PracError(f"prune.partial_rewind={self.partial_rewind} must be a fraction in [0, 1]; use e.g. 0.5, or 0")
-        if self.search_budget is not None and not 0 < self.search_budget <= 1:
+        if self.search not in SEARCHES:
+            raise PracError(f"prune.search '{self.search}' is unknown; use {', '.join(SEARCHES)}")
+        if not 0 < self.search_budget <= 1:
             raise PracError(f"prune.search_budget={self.search_budget} must be a fraction in (0, 1] of a full-data "
                             "round; use e.g. 0.03")
-        if self.search_reach is not None and not 0 < self.search_reach <= 100:
-            raise PracError(f"prune.search_reach={self.search_reach:g} must be in (0, 100]; use e.g. 4, or null for train.lr")
-        if not 0 <= self.search_weight_decay < 1:
-            raise PracError(f"prune.search_weight_decay={self.search_weight_decay:g} must be in [0, 1); use e.g. 0.003")
-        if self.search_lr is not None and self.search_lr <= 0:
-            raise PracError(f"prune.search_lr={self.search_lr} must be positive; use e.g. 0.001, or leave it unset")
-        if self.search_lr is not None and self.search_lr > MAX_LR:
-            raise PracError(f"prune.search_lr={self.search_lr:g} is above {MAX_LR:g}, the most a float32 optimizer "
-                            "takes (Adam's first step is 10 x lr, and float32 ends at 3.4e38); use e.g. 0.001, "
-                            "or leave it unset")
-        if self.search_epochs is not None and not 0 < self.search_epochs <= MAX_EPOCHS:
-            raise PracError(f"prune.search_epochs={self.search_epochs:g} must be positive and at most {MAX_EPOCHS:g}; "
-                            "use e.g. 6, or leave it unset (train.epochs)")
         if self.validate not in ("last", "bisect"):
             raise PracError(f"prune.validate '{self.validate}' is unknown; use last or bisect")
         if not 0 <= self.tolerance <= 100:
@@ -298,52 +220,26 @@ class PruneConfig:
 
 @dataclass(frozen=True)
 class SelectConfig:
-    threshold: int = field(default=0, metadata={"help": "hard-to-memorize: forgetting events > threshold (or never learned)"})
-    subset: str = field(default="prac", metadata={"help": "prac, random (same size as the PrAC set) or full"})
-    size: str = field(default="budget", metadata={"help": "all: train on the whole PrAC set; budget: on as many samples "
-                                                       "as one pass of a round's steps (prune.search_budget) visits, "
-                                                       "class-balanced: the PrAC set stratified by hardness when larger, "
-                                                       "topped up with random samples when smaller"})
-    scale_epochs: bool = field(default=True, metadata={"help": "scale search epochs by |subset| / N (dynamic iterations)"})
-    reprobe: str = field(default="refresh", metadata={"help": "repeat the flip probe on the current ticket every round: none; "
-                                                          "union (add its flips, cumulative, as the paper's code); "
-                                                          "refresh (hard-to-memorize + the latest flips only)"})
-    probe_fraction: float = field(default=0.5, metadata={"help": "the share of the training split each round's "
-                                                               "flip probe predicts (select.reprobe): a fresh random "
-                                                               "sample every round; 1: all of it. Tickets tie from "
-                                                               "0.25 to 1; a smaller share costs less time and a "
-                                                               "few more steps (docs/trust.md)"})
-    dense_fraction: float = field(default=1.0, metadata={"help": "share of train.epochs the build's dense run "
-                                                              "trains (below 1: an undertrained reference)"})
-    learned_mse: float | None = field(default=None, metadata={"help": "regression (float targets) only: a sample is "
-                                                                      "learned (correct) while its squared error, mean "
-                                                                      "over outputs, is below this; set it a few times "
-                                                                      "the noise variance; null: 1 % of the training "
-                                                                      "targets' variance"})
+    method: str = key("prac", "which samples the search trains on: prac (the PrAC set, and a class-balanced budget "
+                              "around it), random (a random subset of the same size) or full (every sample)",
+                      "search")
+    threshold: int = key(0, "hard-to-memorize: forgetting events > threshold (or never learned)", "set")
+    learned_mse: float | None = key(None, "regression (float targets) only: a sample is learned while its squared "
+                                          "error is below this (null: 1 % of the targets' variance)", "set")
 
     def check(self) -> None:
+        if self.method not in SELECTORS:
+            raise PracError(f"select.method '{self.method}' is unknown; use one of {', '.join(SELECTORS)}")
         if self.threshold < 0:
             raise PracError(f"select.threshold={self.threshold} must be >= 0; use 0 (forgotten at least once) or more")
         if self.learned_mse is not None and not (self.learned_mse > 0 and math.isfinite(self.learned_mse)):
             raise PracError(f"select.learned_mse={self.learned_mse} must be a squared error > 0; use e.g. 9e-4 "
                             "(3 noise stds of 0.01), or null for 1 % of the targets' variance")
-        if not 0 < self.probe_fraction <= 1:
-            raise PracError(f"select.probe_fraction={self.probe_fraction} must be a fraction in (0, 1]; use e.g. "
-                            "0.25 (a quarter of the training split per round), or 1 for all of it")
-        if not 0 < self.dense_fraction <= 1:
-            raise PracError(f"select.dense_fraction={self.dense_fraction} must be a fraction in (0, 1] of train.epochs; "
-                            "use e.g. 0.5, or 1 for the full dense run")
-        if self.reprobe not in ("none", "union", "refresh"):
-            raise PracError(f"select.reprobe '{self.reprobe}' is unknown; use none, union or refresh")
-        if self.size not in ("all", "budget"):
-            raise PracError(f"select.size '{self.size}' is unknown; use all or budget")
-        if self.subset not in ("prac", "random", "full"):
-            raise PracError(f"select.subset '{self.subset}' is unknown; use prac, random or full")
 
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = field(default=0, metadata={"help": "seed of initialisation, data order and subset draws"})
+    seed: int = key(0, "seed of initialisation, data order and subset draws", "dense")
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -355,9 +251,6 @@ class Config:
             raise PracError(f"seed={self.seed} is out of range; use a whole number from 0 to {SEED_LIMIT - 1}")
         for group in (self.dataset, self.train, self.prune, self.select):
             group.check()
-        if self.select.size == "budget" and self.prune.search_budget is None:
-            raise PracError("select.size=budget sizes the subset by a round's step budget; set prune.search_budget "
-                            "(e.g. 0.03), or use select.size=all")
         return self
 
 

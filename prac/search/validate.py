@@ -18,27 +18,19 @@ retrained: in ``find-ticket``'s validation and in ``prac bench``.
 
 from __future__ import annotations
 
-import typing
 from typing import Callable
 
 import torch
 
 from prac.config.schema import Config
 from prac.train.curve import Curve
-from prac.train.loop import steps_for, train
+from prac.train.loop import forwards, steps_for, train
 from prac.train.task import learned_threshold
 from prac.progress import say
 from prac.prune import Masks, density, round_masks
-from prac.report.account import forwards
+from prac.search.run import Run, round_seed
+from prac.search.state import Inflight
 from prac.setup import state_of
-
-if typing.TYPE_CHECKING:
-    from prac.search.loop import Run
-
-
-def round_seed(seed: int, r: int) -> int:
-    """The data-order seed of search round ``r`` of a run seeded ``seed``."""
-    return seed * 1009 + r
 
 
 def retrain_seed(seed: int, r: int) -> int:
@@ -116,19 +108,19 @@ def validate_run(run: Run, model) -> dict:
     """Stage 3 of a search (``prac.search.loop.find_ticket``): retrain the candidates
     ``prune.validate`` asks for on the full training split, each once (a killed run keeps
     what it retrained), and choose. Returns the choice; the retrained weights stay in
-    ``run.state["retrained"]``."""
+    ``run.state.retrained``."""
     cfg, state = run.cfg, run.state
     dev = run.setup.device
-    rewind = {k: v.to(dev) for k, v in state["rewind"].items()}
-    done: dict = state["retrained"]
+    rewind = {k: v.to(dev) for k, v in state.rewind.items()}
+    done = state.retrained
 
     def retrained(r: int) -> dict:
         if str(r) not in done:
-            masks = {k: m.to(dev) for k, m in round_masks(state["history"], r).items()}
-            resume = run.take_resume() if run.retraining == r else None
+            masks = {k: m.to(dev) for k, m in round_masks(state.history, r).items()}
+            resume = run.take_resume("retrain", r)
             res = retrain(cfg, run.t, rewind, masks, model, retrain_seed(cfg.seed, r), run.progress,
-                          f"retrain round {r}", checkpoint=lambda s: run.checkpoint(train=s, retraining=r),
-                          resume=resume)
+                          f"retrain round {r}", checkpoint=lambda s: run.checkpoint(Inflight(s, retraining=r)),
+                          resume=None if resume is None else resume.train)
             evaluated = res.pop("evaluated")
             done[str(r)] = {"round": r, "density": density(masks), **res,
                             "forwards": forwards(res["samples"], evaluated), "weights": state_of(model)}
@@ -137,10 +129,23 @@ def validate_run(run: Run, model) -> dict:
                 f"{100 * res['val_acc']:.2f} %, test {100 * res['test_acc']:.2f} %")
         return done[str(r)]
 
-    dense_val = state["rounds"][0]["val_acc"]
-    best, winning, asked = choose(cfg.prune.validate, state["done"], dense_val, cfg.prune.tolerance, retrained,
-                                  n_val=len(run.t["y_val"]))
+    dense_val = state.rounds[0]["val_acc"]
+    reference = has_reference(run)
+    # no dense network to be measured against: the last round, with no verdict (None: unknown)
+    best, winning, asked = (choose(cfg.prune.validate, state.done, dense_val, cfg.prune.tolerance, retrained,
+                                   n_val=len(run.t["y_val"])) if reference else
+                            (state.done, None, [state.done] if retrained(state.done) else []))
     chosen = done[str(best)]
     candidates = [{k: v for k, v in done[str(r)].items() if k != "weights"} for r in asked]
     return {"round": best, "density": chosen["density"], "val_acc": chosen["val_acc"], "test_acc": chosen["test_acc"],
             "winning": winning, "retrains": len(asked), "candidates": candidates}
+
+
+def has_reference(run: Run) -> bool:
+    """Whether round 0 is a dense network a ticket can be called winning against: the set's
+    dense run of this architecture (the full split, ``train.epochs``), above chance. A round 0
+    trained on a subset for another architecture is no such reference: its verdict is unknown."""
+    if not run.state.reused:
+        return False
+    classes = run.setup.data.num_classes
+    return run.setup.regression or run.state.rounds[0]["val_acc"] > 1 / classes + margin(1 / classes, 0, len(run.t["y_val"]))

@@ -25,40 +25,30 @@ from prac import paths
 from prac.select import cache
 from prac.train import distributed
 from prac.train.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
-from prac.config.schema import Config, digest, to_dict
+from prac.config import identity
+from prac.config.schema import Config, to_dict
 from prac.train.curve import Curve
-from prac.train.loop import TrainStats, steps_for, train
+from prac.train.loop import TrainStats, forwards, steps_for, train
 from prac.errors import PracError
 from prac.progress import say
-from prac.report.account import forwards
 from prac.select import prac_indices, predict, prune_flips
 from prac.setup import Setup, Snapshot, state_of
 from prac.train.task import class_counts
 from prac.select.track import ForgettingTracker
+from prac.store import pack
 
 
 def probe_settings(cfg: Config) -> dict:
-    """The pruning settings that shape the flip probe (and so the set)."""
-    settings = {"rate": cfg.prune.round_rate, "out_rate": cfg.prune.out_rate, "scope": cfg.prune.scope,
-                "rewind_step": cfg.prune.rewind_step}
-    if cfg.prune.conv_rate is not None:  # only when set: the keys of every other set stay what they were
-        settings["conv_rate"] = cfg.prune.conv_rate
-    return settings
+    """The pruning settings that shape the flip probe (and so the set), as the probe runs them."""
+    p = cfg.prune
+    return {"rate": p.round_rate, "out_rate": p.out_rate, "scope": p.scope, "rewind_step": p.rewind_step,
+            "conv_rate": p.conv_rate}
 
 
 def prac_key(setup: Setup) -> str:
-    """Hash of the dataset content and split, the source model, its training and seed,
-    the selection rule and the probe's pruning settings. A registry model enters as its
-    config (the keys of sets built before the Python API existed stay valid), a user's
-    model as the hash of its structure and initial weights."""
-    cfg = setup.cfg
-    model = {"user_model": setup.model.id} if setup.model.user else cfg.model
-    # select.learned_mse shapes a regression set, select.dense_fraction the dense run; each is left out at
-    # its default, so older keys stay valid
-    rule = {"threshold": cfg.select.threshold,
-            **({} if cfg.select.learned_mse is None else {"learned_mse": cfg.select.learned_mse}),
-            **({} if cfg.select.dense_fraction == 1 else {"dense_fraction": cfg.select.dense_fraction})}
-    return digest("prac-set", setup.data.fingerprint, model, cfg.train, cfg.seed, rule, probe_settings(cfg))
+    """The set's cache key (``prac.config.identity.set_key``): the data's content, the model,
+    and the config keys declared part of the dense run or the set."""
+    return identity.set_key(setup.cfg, setup.data.fingerprint, setup.model.id)
 
 
 def build_prac(setup: Setup, out=None, progress=None) -> cache.Entry:
@@ -82,8 +72,7 @@ def build_prac(setup: Setup, out=None, progress=None) -> cache.Entry:
     tracker = ForgettingTracker(data.train_size, device=setup.device)
     stats, rewind, dense = dense_run(setup, model, t, tracker, init, ckpt, saved, progress)
     start = time.perf_counter() - stats.seconds
-    # the dense network's logits on the training split: the probe's reference predictions, and
-    # the soft targets of a distilling search (prune.distill), cached with the set
+    # the dense network's logits on the training split: the probe's reference predictions
     logits = predict(model, t["x_train"], logits=True)
     p = cfg.prune
     flipped = prune_flips(model, None, t["x_train"], p.round_rate, p.out_rate, p.scope, reference=logits,
@@ -98,9 +87,8 @@ def build_prac(setup: Setup, out=None, progress=None) -> cache.Entry:
     meta = describe(setup, key, tracker, flipped, index, stats, seconds, dense)
     tstats = {"index": index, "forgetting_events": tracker.forgetting_events, "never_learned": tracker.never_learned,
               "prune_flipped": flipped, "presentations": tracker.presentations,
-              "first_learned": tracker.first_learned, "dense_logits": logits}
-    weights = {**{f"init.{k}": v for k, v in init.items()}, **{f"rewind.{k}": v for k, v in rewind.items()},
-               **{f"trained.{k}": v for k, v in state_of(model).items()}}
+              "first_learned": tracker.first_learned}
+    weights = pack(init=init, rewind=rewind, trained=state_of(model))
     if distributed.is_main():
         cache.publish(path, {cache.STATS: tstats, cache.DENSE: weights}, meta)
         remove_checkpoint(ckpt)
@@ -120,7 +108,7 @@ def dense_run(setup: Setup, model, t: dict, tracker: ForgettingTracker, init: di
     cfg = setup.cfg
     snap = Snapshot(cfg.prune.rewind_step)
     n = setup.data.train_size
-    epochs = dense_epochs(cfg)
+    epochs = cfg.train.epochs
     curve = Curve(t, steps_for(epochs, n, cfg.train.batch_size), cfg.train.eval_every, cfg.train.eval_test,
                   cfg.train.precision, setup.learned_mse)
     stats = train(model, t["x_train"], t["y_train"], torch.arange(n), cfg.train,
@@ -133,12 +121,6 @@ def dense_run(setup: Setup, model, t: dict, tracker: ForgettingTracker, init: di
                         "lower it")
     return stats, init if cfg.prune.rewind_step == 0 else snap.state, {**curve.finish(model, stats.steps),
                                                                           "evaluated": curve.evaluated()}
-
-
-def dense_epochs(cfg: Config) -> float:
-    """The build's dense run length: ``select.dense_fraction`` of ``train.epochs`` (the lr
-    schedule spans the shorter run, so it still anneals)."""
-    return cfg.train.epochs * cfg.select.dense_fraction
 
 
 def describe(setup: Setup, key: str, tracker: ForgettingTracker, flipped: torch.Tensor, index: torch.Tensor,
@@ -155,6 +137,7 @@ def describe(setup: Setup, key: str, tracker: ForgettingTracker, flipped: torch.
         "fingerprint": data.fingerprint,
         "model": setup.model.name,
         "model_id": setup.model.id,
+        "build_version": identity.BUILD_VERSION,
         "user_model": setup.model.user,
         "seed": cfg.seed,
         "threshold": cfg.select.threshold,

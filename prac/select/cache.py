@@ -38,6 +38,16 @@ class Entry:
     def key(self) -> str:
         return self.path.name
 
+    def check_current(self) -> "Entry":
+        """This entry, if this prac's build made it; a set built by an older build (another
+        ``prac.config.identity.BUILD_VERSION``) is refused by name, not misread."""
+        from prac.config.identity import BUILD_VERSION
+
+        if self.meta.get("build_version") != BUILD_VERSION:
+            raise PracError(f"PrAC set {self.key[:12]} was built by an older prac, whose settings and selection "
+                            f"differ from this one's; remove it (`prac cache rm {self.key[:12]}`) and build it again")
+        return self
+
     def stats(self) -> dict[str, torch.Tensor]:
         return load_tensors(self.path / STATS, self.meta["files"][STATS])
 

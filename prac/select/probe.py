@@ -51,7 +51,7 @@ def prune_flips(model: nn.Module, masks: Masks | None, x: torch.Tensor | Pixels,
     crossing the threshold (``learned_mse``, default ``prac.train.task.default_learned_mse(y)``).
     ``reference``: the unpruned network's predictions if already known, as classes or as
     raw outputs (float, e.g. the dense logits). The model's weights are restored before
-    returning. The probe prunes by magnitude whatever ``prune.criterion`` the search uses:
+    returning. The probe prunes by magnitude whatever criterion the search policy uses:
     the PrAC set is defined by magnitude pruning's flips, as in the paper."""
     regression = y is not None and is_regression(y)
     if regression:

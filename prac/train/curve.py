@@ -66,7 +66,7 @@ class Curve:
 
     ``t`` holds the split tensors (``x_val``, ``y_val``, ``x_test``, ``y_test``); ``offset``
     is added to the engine's step count (a run made of several ``train`` calls, e.g. a
-    search round extended by ``prune.search_extend``, sets it before each call)."""
+    search round extended by the policy's extra budgets, sets it before each call)."""
 
     def __init__(self, t: dict, total_steps: int, every: int | None = None, test: bool = False,
                  precision: str = "auto", learned_mse: float | None = None):
@@ -102,7 +102,7 @@ class Curve:
         """The run's figures once training ended at (offset-less) ``step``: the final
         validation loss and accuracy, the final test accuracy, and the early-stop step with
         the validation loss and test accuracy there. ``model`` keeps its final weights."""
-        self.record(self.offset + step, model)  # an Early-Bird stop ends between points
+        self.record(self.offset + step, model)  # a listener's stop ends between points
         t, last, best = self.t, self.points[-1], self.best
         final_test = last["test_acc"] if self.test else evaluate(model, t["x_test"], t["y_test"],
                                                                  precision=self.precision, learned_mse=self.learned_mse)

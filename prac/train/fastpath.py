@@ -1,5 +1,5 @@
 """The GPU fast path's switches, resolved for a device: bf16 autocast (``train.precision``),
-channels-last layout (``train.channels_last``) and host-to-device copies that do not block.
+channels-last layout (on CUDA) and host-to-device copies that do not block.
 On CPU with the defaults every one of them is off (``prac.train.loop``'s docstring)."""
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
-def wants_channels_last(setting: str | bool, device: torch.device, x) -> bool:
-    """``train.channels_last`` resolved: only for 4-D (image) inputs; "auto" is on for CUDA."""
-    return x.dim() == 4 and (setting is True or (setting == "auto" and device.type == "cuda"))
+def wants_channels_last(device: torch.device, x) -> bool:
+    """Channels-last layout: for 4-D (image) inputs on CUDA, where convolutions run faster in it."""
+    return x.dim() == 4 and device.type == "cuda"
 
 
 def is_channels_last(model: nn.Module) -> bool:

@@ -6,15 +6,12 @@ per-sample Python. Training length is counted in optimizer steps, so a fractiona
 of epochs (the PrAC "dynamic iterations" scaling) is exact. Listeners are duck-typed
 objects with any of ``on_epoch_start(epoch)``, ``on_batch(indices, correct)``,
 ``on_step(step, model)`` (after the optimizer step and the masks) and
-``on_epoch_end(epoch, model) -> bool`` (True stops training: Early-Bird).
+``on_epoch_end(epoch, model) -> bool`` (True stops training).
 
-A listener whose ``on_batch`` is indifferent to how one epoch's batches are grouped (it
-keeps per-sample state and every sample comes once per epoch) may say so with
-``merge_batches = True``; the forgetting tracker counts as such. In one process, when the
-subset has no repeated index, such a listener gets one call per epoch (before
-``on_epoch_end``) with the epoch's indices and correctness in batch order: the same state
-as one call per batch, without a dozen small tensor operations per step (about 1/8 of a
-digits epoch at batch 32).
+A listener indifferent to how one epoch's batches are grouped (the forgetting tracker) may
+say ``merge_batches = True``: in one process it then gets one call per epoch with the
+epoch's indices and correctness in batch order, the same state as one call per batch
+without a dozen small tensor operations per step (about 1/8 of a digits epoch at batch 32).
 
 Under torchrun the same loop runs data-parallel (see ``prac.train.distributed`` and ``train``):
 same global batches, a strided share per rank, listeners fed the global batch everywhere.
@@ -22,8 +19,8 @@ same global batches, a strided share per rank, listeners fed the global batch ev
 Classification or regression (float targets) is decided once per call by ``prac.train.task``, which
 holds the losses and what a "correct" sample is.
 
-The GPU fast path (``TrainConfig.precision``, ``channels_last``, ``compile``; the first two
-default to "auto": on CUDA only): bf16 autocast around forward and loss (weights, gradients
+The GPU fast path (``TrainConfig.precision``, channels-last layout, ``compile``; the first
+two on CUDA only by default): bf16 autocast around forward and loss (weights, gradients
 and optimizer state stay fp32, so pruned weights stay exactly zero), channels-last layout
 of 4-D inputs and of the model, an optional ``torch.compile`` of the forward module, and
 images held on the device as uint8 ``Pixels`` normalised per batch (``batch``). The loop
@@ -48,10 +45,11 @@ from prac.train.checkpoint import rng_state, set_rng_state
 from prac.config.schema import TrainConfig
 from prac.data.dataset import Pixels, batch
 from prac.errors import PracError
+from prac.train.optim import lr_factor, make_optimizer
 from prac.train.fastpath import amp_dtype, autocast, to_device, wants_channels_last
 from prac.models import prunable
 from prac.prune import Masks, apply_masks
-from prac.train.task import distill_loss, distill_mse, is_regression, learned_threshold, mse_loss, squared_error
+from prac.train.task import is_regression, learned_threshold, mse_loss, squared_error
 
 
 @dataclass
@@ -70,32 +68,21 @@ class TrainStats:
         return self
 
 
+# Compute in forward-equivalents (one sample through the network once): a training sample
+# costs three (forward, and a backward of about two forwards: the usual 2N vs 6N FLOP rule),
+# a prediction or evaluation one.
+TRAIN_FORWARDS = 3
+
+
+def forwards(train_samples: int, predicted: int = 0) -> int:
+    """Forward-equivalents of training on ``train_samples`` sample-gradients and predicting
+    ``predicted`` samples (evaluations, flip probes)."""
+    return TRAIN_FORWARDS * train_samples + predicted
+
+
 def steps_for(epochs: float, subset_size: int, batch_size: int) -> int:
     """Optimizer steps of ``epochs`` passes over ``subset_size`` samples (last batch kept)."""
     return max(1, round(epochs * math.ceil(subset_size / batch_size)))
-
-
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-
-def lr_factor(cfg: TrainConfig, total_steps: int):
-    """Multiplier of the peak lr at each step: linear warm-up, then constant, cosine or step."""
-    warm = int(cfg.warmup * total_steps)
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        t = (step - warm) / max(1, total_steps - warm)
-        if cfg.schedule == "cosine":
-            return 0.5 * (1 + math.cos(math.pi * t))
-        if cfg.schedule == "step":
-            return cfg.gamma ** sum(t >= m for m in cfg.milestones)
-        return 1.0
-
-    return factor
 
 
 def augment(x: torch.Tensor, gen: torch.Generator, total: int | None = None) -> torch.Tensor:
@@ -142,18 +129,13 @@ def argmax_into(preds: torch.Tensor, start: int, logits: list[torch.Tensor]) -> 
 def train(model: nn.Module, x: torch.Tensor | Pixels, y: torch.Tensor, indices: torch.Tensor, cfg: TrainConfig, *,
           epochs: float, seed: int, masks: Masks | None = None, listeners=(), progress=None,
           label: str = "train", checkpoint=None, resume: dict | None = None,
-          teacher: tuple[torch.Tensor, float] | None = None, learned_mse: float | None = None) -> TrainStats:
+          learned_mse: float | None = None) -> TrainStats:
     """Train ``model`` on ``x[indices]`` for ``epochs`` passes (fractional allowed).
 
     Integer ``y`` are class labels (cross-entropy; a sample is correct when its predicted
     class is its label); float ``y`` (N or N×k) are regression targets (``mse_loss``; a
     sample is correct, i.e. learned, when its squared error averaged over outputs is below
     ``learned_mse``, default ``prac.train.task.default_learned_mse(y)``). Decided once per call.
-
-    ``teacher=(logits, weight)``: knowledge distillation from a teacher's logits on every
-    row of ``x`` (on the device): the loss is ``(1 - weight) x`` cross-entropy ``+ weight x``
-    the temperature-scaled KL divergence to the teacher's soft targets (``distill_loss``);
-    for regression the squared error to the teacher's outputs (``distill_mse``).
 
     ``seed`` fixes the data order and augmentation; the model's initial weights are the
     caller's. Pruned weights stay exactly zero. Returns the steps and samples spent.
@@ -176,12 +158,12 @@ def train(model: nn.Module, x: torch.Tensor | Pixels, y: torch.Tensor, indices: 
     ``torch.compile(model)`` while ``model`` itself keeps the weights, masks and state.
     """
     loop = Loop(model, x, y, indices, cfg, epochs=epochs, seed=seed, masks=masks, listeners=listeners,
-                teacher=teacher, learned_mse=learned_mse)
+                learned_mse=learned_mse)
     if resume is not None:
         loop.load_state_dict(resume)
     task = progress.add_task(label, total=loop.total) if progress is not None else None
     while loop.step < loop.total:
-        if loop.run_epoch(progress, task):  # an on_epoch_end listener stopped training (Early-Bird)
+        if loop.run_epoch(progress, task):  # an on_epoch_end listener stopped training
             loop.stats.stopped_early = True
             break
         if checkpoint is not None:
@@ -198,17 +180,17 @@ class Loop:
 
     def __init__(self, model: nn.Module, x: torch.Tensor | Pixels, y: torch.Tensor, indices: torch.Tensor,
                  cfg: TrainConfig, *, epochs: float, seed: int, masks: Masks | None, listeners,
-                 teacher: tuple[torch.Tensor, float] | None, learned_mse: float | None):
-        self.model, self.x, self.y, self.cfg, self.teacher = model, x, y, cfg, teacher
+                 learned_mse: float | None):
+        self.model, self.x, self.y, self.cfg = model, x, y, cfg
         self.device = next(model.parameters()).device
         self.indices = indices.to(torch.long)
         self.n = n = len(self.indices)
         if n == 0:
             raise PracError("cannot train on an empty subset; check the PrAC set (select.threshold) or the data")
-        # the task, decided once: its loss, its distillation, and what a correct sample is
+        # the task, decided once: its loss and what a correct sample is
         self.regression = is_regression(y)
         self.threshold = learned_threshold(y, learned_mse)
-        self.loss_fn, self.distill_fn = (mse_loss, distill_mse) if self.regression else (F.cross_entropy, distill_loss)
+        self.loss_fn = mse_loss if self.regression else F.cross_entropy
         self.total = steps_for(epochs, n, cfg.batch_size)
         self.batches = math.ceil(n / cfg.batch_size)  # per epoch
         self.opt = make_optimizer(model, cfg)
@@ -218,7 +200,7 @@ class Loop:
         self.order_gen = torch.Generator().manual_seed(seed)
         self.aug_gen = torch.Generator().manual_seed(seed + 1_000_003)
         self.amp = amp_dtype(cfg.precision, self.device)
-        self.channels_last = wants_channels_last(cfg.channels_last, self.device, x)
+        self.channels_last = wants_channels_last(self.device, x)
         if self.channels_last:  # in place: the parameters stay the same objects (masks, optimizer)
             model.to(memory_format=torch.channels_last)
         apply_masks(model, masks)
@@ -255,8 +237,8 @@ class Loop:
         ``on_epoch_end`` listener stops training."""
         # the step loop reads locals only (no attribute lookups per step)
         cfg, x, y, model, forward, opt, sched = self.cfg, self.x, self.y, self.model, self.forward, self.opt, self.sched
-        world, total, teacher, device, amp = self.world, self.total, self.teacher, self.device, self.amp
-        loss_fn, distill_fn, regression, threshold = self.loss_fn, self.distill_fn, self.regression, self.threshold
+        world, total, device, amp = self.world, self.total, self.device, self.amp
+        loss_fn, regression, threshold = self.loss_fn, self.regression, self.threshold
         masked_p, masked_m, preds, hooks = self.masked_p, self.masked_m, self.preds, self.hooks
         step = self.step
         for hook in hooks["on_epoch_start"]:
@@ -278,11 +260,7 @@ class Loop:
             with autocast(device, amp):
                 logits = forward(xb)
                 # under DDP: sum over the share x world / global size, so DDP's mean over ranks is the global mean
-                if teacher is None:
-                    loss = loss_fn(logits, yb) if world == 1 else \
-                        loss_fn(logits, yb, reduction="sum") * world / len(idx)
-                else:
-                    loss = distill_fn(logits, yb, teacher[0][local], teacher[1]) * world / len(idx)
+                loss = loss_fn(logits, yb) if world == 1 else loss_fn(logits, yb, reduction="sum") * world / len(idx)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

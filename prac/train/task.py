@@ -1,6 +1,6 @@
 """The task a network is trained for: class labels or regression targets, read off ``y``.
 
-Decided once per ``engine.train`` / ``evaluate.evaluate`` call: integer ``y`` are class labels (cross-entropy; "correct" = predicted class equals
+Decided once per ``prac.train.loop.train`` / ``evaluate.evaluate`` call: integer ``y`` are class labels (cross-entropy; "correct" = predicted class equals
 the label); a float ``y`` (N or N×k) holds regression targets:
 
 - loss (``mse_loss``): the squared error summed over the k outputs, averaged over the
@@ -14,7 +14,6 @@ the label); a float ``y`` (N or N×k) holds regression targets:
   forgetting event, exactly as for classes;
 - ``evaluate.evaluate`` returns the fraction of samples learned (so every val/test "accuracy" is
   still the fraction of samples right); ``evaluate_mse`` the mean squared error per entry;
-- distillation (``distill_mse``): squared error to the teacher's outputs instead of KL.
 The classification path computes what it did before (bit-identical weights); per step it
 pays one test of a local bool.
 """
@@ -83,25 +82,6 @@ def task_loss(out: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> to
     compute it: cross-entropy to class labels, ``mse_loss`` to float regression targets."""
     return (mse_loss if is_regression(y) else F.cross_entropy)(out, y, reduction=reduction)
 
-
-DISTILL_TEMPERATURE = 2.0  # Hinton et al.'s soft targets; the KL term is scaled by T^2 to keep its gradients' size
-
-
-def distill_loss(logits: torch.Tensor, labels: torch.Tensor, soft: torch.Tensor, weight: float) -> torch.Tensor:
-    """Summed over the batch: ``(1 - weight) x`` cross-entropy to the labels ``+ weight x
-    T^2 x KL(teacher || student)`` at temperature T."""
-    t = DISTILL_TEMPERATURE
-    ce = F.cross_entropy(logits, labels, reduction="sum")
-    kl = F.kl_div(F.log_softmax(logits.float() / t, 1), F.log_softmax(soft.float() / t, 1), log_target=True,
-                  reduction="sum")
-    return (1 - weight) * ce + weight * t * t * kl
-
-
-def distill_mse(out: torch.Tensor, targets: torch.Tensor, teacher: torch.Tensor, weight: float) -> torch.Tensor:
-    """``distill_loss`` for regression, summed over the batch: ``(1 - weight) x`` squared error
-    to the targets ``+ weight x`` squared error to the teacher's outputs (both summed over
-    outputs): the dense network's predictions are the soft targets, no temperature."""
-    return (1 - weight) * mse_loss(out, targets, "sum") + weight * mse_loss(out, teacher, "sum")
 
 
 def class_labels(y: torch.Tensor) -> torch.Tensor:

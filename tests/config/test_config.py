@@ -52,15 +52,12 @@ def test_overrides_beat_the_file_and_lists_become_tuples(tmp_path):
     ("- a\n- b\n", "must hold a mapping"),
     ("train: {lr: [\n", "not valid YAML"),
     ("select:\n  threshold: -1\n", "select.threshold=-1"),
-    ("prune:\n  late_rewind: 1\n", "prune.late_rewind=1.0 must be a fraction"),
-    ("prune:\n  late_budget: 0\n", "prune.late_budget=0.0 must be a fraction"),
-    ("prune:\n  partial_rewind: 1.5\n", "prune.partial_rewind=1.5 must be a fraction"),
-    ("select:\n  probe_fraction: 0\n", "select.probe_fraction=0"),
-    ("select:\n  probe_fraction: 1.5\n", "select.probe_fraction=1.5"),
-    ("select:\n  dense_fraction: 0\n", "select.dense_fraction=0"),
-    ("select:\n  dense_fraction: 1.5\n", "select.dense_fraction=1.5"),
-    ("prune:\n  search_weight_decay: -0.1\n", "prune.search_weight_decay=-0.1 must be in [0, 1)"),
-    ("prune:\n  search_weight_decay: 1\n", "prune.search_weight_decay=1 must be in [0, 1)"),
+    ("prune:\n  search: magic\n", "prune.search 'magic' is unknown; use finetune, rewind, imp"),
+    ("select:\n  method: hardest\n", "select.method 'hardest' is unknown; use one of prac, random, full"),
+    ("prune:\n  search_budget: 0\n", "prune.search_budget=0.0 must be a fraction"),
+    ("prune:\n  search_budget: 1.5\n", "prune.search_budget=1.5 must be a fraction"),
+    ("prune:\n  late_rewind: 0.1\n", "prune.late_rewind was removed"),
+    ("select:\n  subset: random\n", "select.subset was removed in prac 0.2; use select.method"),
 ])
 def test_bad_configs_are_one_line_errors(tmp_path, text, words):
     f = tmp_path / "bad.yaml"
@@ -106,7 +103,7 @@ def test_a_transfer_file_must_name_source_and_target(tmp_path):
 
 def test_numbers_in_e_notation_are_numbers():
     # YAML 1.1 reads 1e-3 (no dot) as a string; --set train.lr=1e-3 must still mean 0.001
-    c = load_config(None, ["train.lr=1e-3", "prune.search_lr=2E-4"])
-    assert (c.train.lr, c.prune.search_lr) == (0.001, 0.0002)
+    c = load_config(None, ["train.lr=1e-3", "prune.search_budget=2E-2"])
+    assert (c.train.lr, c.prune.search_budget) == (0.001, 0.02)
     with pytest.raises(PracError, match="train.batch_size='1e3' has the wrong type; expected int"):
         load_config(None, ["train.batch_size=1e3"])

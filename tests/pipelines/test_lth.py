@@ -74,17 +74,7 @@ def test_round_ones_masks_all_prune_the_same_trained_dense_network(lth):
     first, *rest = json.loads((out / "lth.json").read_text())["mask_overlap"]
     # round 1 of full-data IMP and one shot both prune the cached dense network once, by magnitude
     assert first["iterative_oneshot"]["mean"] == 1.0
-    # PrAC IMP's round 1 prunes the same network by prune.criterion=same_sign: the same ranking,
+    # PrAC IMP's round 1 prunes the same network by the finetune policy's same_sign criterion: the same ranking,
     # except that the weights which crossed zero since initialisation go first
     assert first["prac_oneshot"]["mean"] == first["prac_iterative"]["mean"] < 1.0
     assert all(0 < r["prac_iterative"]["mean"] <= 1 for r in rest)
-
-
-def test_a_shortened_dense_run_is_refused_before_anything_is_trained(tmp_path):
-    from pipelines.lth import run_lth
-    from prac.errors import PracError
-
-    # one-shot pruning and the dense reference would come from a network iterative pruning does not start from
-    with pytest.raises(PracError, match=r"select\.dense_fraction=0\.5 shortens it; leave it at 1"):
-        run_lth(load_config(None, TINY + ["select.dense_fraction=0.5"]), 1, tmp_path)
-    assert list(tmp_path.iterdir()) == []

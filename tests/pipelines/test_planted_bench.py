@@ -90,28 +90,35 @@ def test_bad_arguments_are_refused(tmp_path):
 
 
 def test_cached_results_are_keyed_by_the_search_defaults_not_only_the_recipe(monkeypatch):
-    """A search default that moves (here the plateau stop) gives the cache a new key, so
-    results of the old default are never served for the new one."""
+    """A search default that moves (a config default, or a setting of a search policy such
+    as the plateau stop) gives the cache a new key, so results of the old default are never
+    served for the new one."""
     import dataclasses
 
     from prac.config.load import load_config
+    from prac.search.policies import POLICIES
 
     before = planted_bench.results_key(TINY["recipe"], TINY["task_kwargs"])
     assert planted_bench.results_key(TINY["recipe"], TINY["task_kwargs"]) == before
 
+    with monkeypatch.context() as m:
+        m.setitem(POLICIES, "finetune", dataclasses.replace(POLICIES["finetune"], plateau=not POLICIES["finetune"].plateau))
+        assert planted_bench.results_key(TINY["recipe"], TINY["task_kwargs"]) != before
+
     def moved(path, values):
         cfg = load_config(path, values=values)
-        return dataclasses.replace(cfg, prune=dataclasses.replace(cfg.prune, search_plateau=not cfg.prune.search_plateau))
+        return dataclasses.replace(cfg, prune=dataclasses.replace(cfg.prune, search_budget=cfg.prune.search_budget / 2))
 
     monkeypatch.setattr(planted_bench, "load_config", moved)
     assert planted_bench.results_key(TINY["recipe"], TINY["task_kwargs"]) != before
 
 
-def test_full_data_imp_and_one_shot_keep_a_full_length_dense_run_whatever_the_recipe():
+def test_full_data_imp_and_one_shot_are_the_imp_search_policy_and_prac_the_recipe():
     from types import SimpleNamespace
 
     task = SimpleNamespace(regression=False, noise_std=0.0)
-    case = planted_bench.Case(task, seed=0, recipe={"select.dense_fraction": 0.5}, out=None)
-    for method in ("imp", "oneshot"):  # the baselines: their dense network is the full run
-        assert planted_bench.search_values(case, method, 0.1)["select.dense_fraction"] == 1.0
-    assert planted_bench.search_values(case, "prac", 0.1)["select.dense_fraction"] == 0.5
+    case = planted_bench.Case(task, seed=0, recipe={}, out=None)
+    for method in ("imp", "oneshot"):  # the baselines: plain full-data IMP, rewinding every round
+        assert planted_bench.search_values(case, method, 0.1)["prune.search"] == "imp"
+    assert "prune.search" not in planted_bench.search_values(case, "prac", 0.1)
+    assert planted_bench.search_values(case, "random_subset", 0.1)["select.method"] == "random"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-from prac.train.checkpoint import load_checkpoint
+from prac.search.state import SearchState
 
 KILL_AT = Path(__file__).with_name("kill_at.py")
 ARGS = ["find-ticket", "-q", "--set", "train.epochs=4", "--set", "prune.rounds=2", "--set", "dataset.train_limit=600"]
@@ -79,17 +79,18 @@ def test_killed_at_five_points_and_resumed_equals_uninterrupted(tmp_path):
     kill(out, "os:replace", 3)
     assert not list((out / "prac").glob("*/meta.json"))     # nothing half-published
     # 4. between rounds: when round 2 starts pruning, after round 1's checkpoint (masks are
-    # computed by the build's probe, round 1, round 1's reprobe, then round 2)
-    kill(out, "prac.train.distributed:masks_on_main", 4)
+    # computed by the build's probe, round 1, then round 2: no reprobe before an untrained last round)
+    kill(out, "prac.train.distributed:masks_on_main", 3)
     assert list((out / "prac").glob("*/meta.json")) and ckpts() == ["checkpoint.safetensors"]
-    state = load_checkpoint(out / "runs" / rdir / "checkpoint.safetensors")
-    assert state["done"] == 1 and "train" not in state
+    state = SearchState.load(out / "runs" / rdir / "checkpoint.safetensors")
+    assert state.done == 1 and state.inflight is None
     # 5. mid-retrain: 30 losses into the ticket's full-data retrain, after round 2's steps and its
     # curve's validation points (one loss each: the validation split is one batch)
     r2 = report["rounds"][2]
     kill(out, "torch.nn.functional:cross_entropy", r2["steps"] + len(r2["curve"]) + 30)
-    state = load_checkpoint(out / "runs" / rdir / "checkpoint.safetensors")
-    assert state["search_done"] and state["train"]["epoch"] == 1     # the retrain's first epoch was saved
+    state = SearchState.load(out / "runs" / rdir / "checkpoint.safetensors")
+    assert state.search_done and state.inflight.retraining == 2
+    assert state.inflight.train["epoch"] == 1                   # the retrain's first epoch was saved
     # then --resume with the run folder, as a user would after a pre-emption
     res = run(out, args=["find-ticket", "-q", "--resume", str(out / "runs" / rdir)])
     assert res.returncode == 0, res.stderr
@@ -118,3 +119,43 @@ def test_sigterm_names_the_checkpoint_and_the_resume_command_and_report_lists_th
     listed = subprocess.run([sys.executable, "-m", "prac", "report", "--out", str(out)], capture_output=True,
                             text=True, env=env)
     assert f"unfinished: {rdir.name} (a checkpoint)" in listed.stdout
+
+
+def test_killed_inside_a_search_rounds_budgets_and_resumed_equals_uninterrupted(tmp_path):
+    """SIGKILL inside a fine-tuning round, twice: in the second epoch of its first budget, then
+    in the second epoch of its extension budget; each resumed run continues that training
+    where its checkpoint left it (Inflight), and the run ends bit for bit as an uninterrupted one.
+    prune.rate=0.8 leaves round 1 short of the dense network after one budget (two budgets of
+    0.5 x 4 epochs = 2 epochs each); the set is built first, so the killed runs count only
+    the search's losses."""
+    sets = ["train.epochs=4", "prune.rounds=2", "dataset.train_limit=600", "prune.search_budget=0.5", "prune.rate=0.8"]
+    flags = [a for s in sets for a in ("--set", s)]
+    build, search = ["build-prac", "-q", *flags], ["find-ticket", "-q", *flags]
+    batches, budget = 19, round(0.5 * 4 * 19)            # 600 samples at batch 32; a budget's steps, 2 epochs
+    ref, out = tmp_path / "ref", tmp_path / "killed"
+    for root in (ref, out):
+        res = run(root, args=build)
+        assert res.returncode == 0, res.stderr
+    res = run(ref, args=search)
+    assert res.returncode == 0, res.stderr
+    report = json.loads(next((ref / "runs").glob("*/report.json")).read_text())
+    assert report["rounds"][1]["chunks"] == 2 and report["rounds"][1]["steps"] == 2 * budget
+    [rdir] = [d.name for d in (ref / "runs").iterdir()]
+    ckpt = out / "runs" / rdir / "checkpoint.safetensors"
+
+    # 1. the 10th step of the first budget's second epoch (round 0 is the set's: no loss before it)
+    kill(out, "torch.nn.functional:cross_entropy", batches + 10, args=search)
+    state = SearchState.load(ckpt)
+    assert state.done == 0 and state.inflight is not None and state.inflight.round_masks is not None
+    assert state.inflight.chunk == 0 and state.inflight.chunk_stats is None and state.inflight.train["epoch"] == 1
+    # 2. resumed there: the budget's last epoch, its validation check (one loss: one batch), and
+    # 10 steps into the second epoch of the extension budget
+    res = kill(out, "torch.nn.functional:cross_entropy", batches + 1 + batches + 10, args=search)
+    assert "resuming run" in res.stderr and "epoch 1 of the next training" in res.stderr
+    state = SearchState.load(ckpt)
+    assert state.done == 0 and state.inflight.chunk == 1 and state.inflight.train["epoch"] == 1
+    assert state.inflight.chunk_stats["steps"] == budget and state.inflight.chunk_val is not None
+    res = run(out, args=["find-ticket", "-q", "--resume", str(out / "runs" / rdir)])
+    assert res.returncode == 0, res.stderr
+    assert not ckpt.exists()
+    assert_same(artifacts(ref), artifacts(out))

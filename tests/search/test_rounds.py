@@ -1,7 +1,8 @@
-"""A search round's pace: extra budgets while validation falls short, quarter budgets at the
-adaptive pace, and the bank that the cap fills. Validation is patched, so every check's
-outcome is known in advance."""
+"""A search round's budgets: extra budgets while validation falls short (the finetune
+policy's extend), stopped by a plateau, through a kill; a rewinding round trains once from
+the rewind weights. Validation is patched, so every check's outcome is known in advance."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,17 @@ import prac.train.curve
 import prac.search.rounds
 from prac.config.load import load_config
 from prac.search.loop import find_ticket
+from prac.search.policies import POLICIES
 from prac.setup import from_config
-from prac.search.validate import round_seed
+from prac.search.run import round_seed
 
 BUDGET = round(0.1 * 4 * 19)  # prune.search_budget=0.1 of a 4-epoch round of 19 batches: 8 steps
+
+
+def finetune(monkeypatch, **changes):
+    """The finetune policy with other extension settings (not config keys: a run under them
+    has the same name, so give it its own artifact root)."""
+    monkeypatch.setitem(POLICIES, "finetune", dataclasses.replace(POLICIES["finetune"], **changes))
 
 
 def rounds(entry, root, n, *overrides):
@@ -29,62 +37,21 @@ def rounds(entry, root, n, *overrides):
     return rs[:-1]
 
 
-def recovers_above(share):
-    """Validation accuracy 1 while more than ``share`` of the first layer is left, else 0:
-    at 0.7, round 1 (80 % left) recovers and rounds 2 (64 %) and 3 (51 %) never do."""
-    def val(model, *a, **k):
-        w = next(p for p in model.parameters() if p.dim() == 2)
-        return 1.0, (1.0 if (w != 0).float().mean() > share else 0.0)
-    return val
-
-
 # 0.0 fails round 1's check against the dense network and makes round 1's own accuracy 0,
 # which round 2 then meets at once; 1.0 passes every check
 @pytest.mark.parametrize("val, chunks", [(0.0, [3, 1]), (1.0, [1, 1])])
 def test_a_round_whose_validation_falls_short_gets_more_budgets_up_to_the_cap(built, monkeypatch, val, chunks):
     cfg, entry, root = built
     monkeypatch.setattr(prac.train.curve, "loss_and_accuracy", lambda *a, **k: (1.0, val))
-    rs = rounds(entry, root, 2, "prune.search_extend=2", "prune.search_plateau=false")
+    finetune(monkeypatch, extend=2, plateau=False)
+    rs = rounds(entry, root, 2)
     assert [x["chunks"] for x in rs] == chunks
     assert [x["steps"] for x in rs] == [c * BUDGET for c in chunks]
 
 
-def test_an_adaptive_round_stops_once_validation_recovers_and_banks_the_rest_for_harder_rounds(built, monkeypatch):
-    cfg, entry, root = built
-    monkeypatch.setattr(prac.train.curve, "loss_and_accuracy", recovers_above(0.7))
-    rs = rounds(entry, root, 3, "prune.search_pace=adaptive", "prune.search_extend=3", "prune.search_cap=1",
-                "prune.search_plateau=false")
-    # chunks of 2 steps: round 1 stops after one and banks 6; round 2 spends its budget and the
-    # bank and stops short of its 16 chunks; round 3 meets round 2's accuracy at once
-    assert [x["steps"] for x in rs] == [2, 14, 2]
-    assert [x["chunks"] for x in rs] == [1, 7, 1]
-    assert [x["bank"] for x in rs] == [6, 0, 6]
-    assert sum(x["steps"] for x in rs) <= 3 * BUDGET
-
-
-def test_the_cap_pays_extra_budgets_while_it_lasts(built, monkeypatch):
-    cfg, entry, root = built
-    monkeypatch.setattr(prac.train.curve, "loss_and_accuracy", recovers_above(0.7))
-    rs = rounds(entry, root, 3, "prune.search_extend=3", "prune.search_cap=1.5", "prune.search_plateau=false")
-    # the cap leaves 0.5 x 4 x 8 = 16 steps beyond the 4 rounds' own budgets: round 2 never
-    # recovers and takes two extra budgets (a third would overdraw), leaving 0; round 3 meets
-    # round 2's accuracy at once
-    assert [x["steps"] for x in rs] == [8, 24, 8]
-    assert [x["bank"] for x in rs] == [16, 0, 0]
-    assert sum(x["steps"] for x in rs) <= 1.5 * 4 * BUDGET
-    uncapped = rounds(entry, root, 3, "prune.search_extend=3", "prune.search_cap=null", "prune.search_plateau=false")
-    assert [x["steps"] for x in uncapped] == [8, 32, 8]  # without it round 2 takes all four budgets
-    assert all(x["bank"] is None for x in uncapped)
-
-
-def test_late_rounds_rewind_and_train_their_own_larger_budget_once(built, monkeypatch):
-    """prune.late_rewind=0.6: round 3 (52 % of the weights) starts from the rewind weights and
-    trains late_budget of a full round, once, though its validation falls short of round 2's.
-    Rounds 1 and 2 fine-tune: round 1 (validation 0 against the dense network's) takes its
-    extra budget, round 2 meets round 1's 0 at once."""
-    cfg, entry, root = built
-    monkeypatch.setattr(prac.train.curve, "loss_and_accuracy", lambda *a, **k: (1.0, 0.0))
-    started = []  # the first layer's weights as each round's first training starts
+def first_layer_as_each_training_starts(monkeypatch):
+    """The first layer's weights as each of a round's trainings starts."""
+    started = []
     real = prac.search.rounds.train
 
     def spy(model, *a, **k):
@@ -93,17 +60,36 @@ def test_late_rounds_rewind_and_train_their_own_larger_budget_once(built, monkey
         return real(model, *a, **k)
 
     monkeypatch.setattr(prac.search.rounds, "train", spy)
-    rs = rounds(entry, root, 3, "prune.search_extend=1", "prune.late_rewind=0.6", "prune.late_budget=0.5")
-    late = round(0.5 * 4 * 19)
-    assert [x["steps"] for x in rs] == [2 * BUDGET, BUDGET, late]
-    assert [x["rewound"] for x in rs] == [False, False, True]
-    # the fine-tuning rounds are evaluated at their checks only; the rewound one trains a
-    # ticket from its rewind weights and keeps its curve (at least 20 points)
-    assert [len(x["curve"]) for x in rs[:2]] == [2, 1] and len(rs[2]["curve"]) >= 20
-    init = entry.dense()
-    rewind = next(v for k, v in init.items() if k.startswith("rewind.") and v.dim() == 2)
-    # chunks of rounds 1 and 2 start from trained weights, round 3's from the rewind weights
-    assert [torch.equal(w, rewind) for w in started] == [False, False, False, True]
+    return started
+
+
+def test_fine_tuning_rounds_keep_the_trained_weights_and_are_evaluated_at_their_checks_only(built, monkeypatch):
+    """Validation 0: round 1 falls short of the dense network and takes its extra budget;
+    round 2 meets round 1's 0 at once. Every budget starts from trained weights."""
+    cfg, entry, root = built
+    monkeypatch.setattr(prac.train.curve, "loss_and_accuracy", lambda *a, **k: (1.0, 0.0))
+    started = first_layer_as_each_training_starts(monkeypatch)
+    finetune(monkeypatch, extend=1)
+    rs = rounds(entry, root, 2)
+    assert [x["steps"] for x in rs] == [2 * BUDGET, BUDGET] and [x["rewound"] for x in rs] == [False, False]
+    assert [len(x["curve"]) for x in rs] == [2, 1]       # a point per budget check, none between
+    rewind = next(v for k, v in entry.dense().items() if k.startswith("rewind.") and v.dim() == 2)
+    assert len(started) == 3 and not any(torch.equal(w, rewind) for w in started)
+
+
+def test_rewinding_rounds_train_once_from_the_rewind_weights_and_keep_their_curve(built, monkeypatch):
+    """prune.search=imp (a rewinding policy): every round, the last included, starts from the
+    rewind weights and trains its steps once, though its validation falls short of the round
+    before; a rewound round is a ticket, so it keeps its curve's points."""
+    cfg, entry, root = built
+    monkeypatch.setattr(prac.train.curve, "loss_and_accuracy", lambda *a, **k: (1.0, 0.0))
+    started = first_layer_as_each_training_starts(monkeypatch)
+    c = load_config(None, ["train.epochs=4", "dataset.train_limit=600", "prune.rounds=2", "prune.search=imp"])
+    rs = find_ticket(from_config(c), entry, root)["rounds"][1:]
+    assert [x["steps"] for x in rs] == [4 * 19] * 2 and [x["chunks"] for x in rs] == [1, 1]
+    assert [x["rewound"] for x in rs] == [True, True] and all(len(x["curve"]) >= 20 for x in rs)
+    rewind = next(v for k, v in entry.dense().items() if k.startswith("rewind.") and v.dim() == 2)
+    assert len(started) == 2 and all(torch.equal(w, rewind) for w in started)
 
 
 def by_chunk(monkeypatch, table):
@@ -130,11 +116,13 @@ def by_chunk(monkeypatch, table):
 PLATEAU = {(1, 0): 0.2, (1, 1): 0.2, (1, 2): 0.3, (1, 3): 0.4, (2, 0): 0.5}
 
 
-def test_with_search_plateau_a_round_stops_when_a_budget_leaves_validation_where_it_was(built, monkeypatch):
+def test_with_the_plateau_stop_a_round_stops_when_a_budget_leaves_validation_where_it_was(built, monkeypatch):
     cfg, entry, root = built
     by_chunk(monkeypatch, PLATEAU)
-    assert [x["chunks"] for x in rounds(entry, root, 2, "prune.search_extend=3", "prune.search_plateau=false")] == [4, 1]
-    assert [x["chunks"] for x in rounds(entry, root, 2, "prune.search_extend=3")] == [2, 1]  # the default
+    assert (POLICIES["finetune"].extend, POLICIES["finetune"].plateau) == (3, True)   # the shipped recipe
+    assert [x["chunks"] for x in rounds(entry, root / "shipped", 2)] == [2, 1]
+    finetune(monkeypatch, plateau=False)
+    assert [x["chunks"] for x in rounds(entry, root / "no-plateau", 2)] == [4, 1]
 
 
 def test_a_plateau_round_killed_after_its_second_budget_resumes_to_the_same_stop(built, monkeypatch, tmp_path):
@@ -152,9 +140,8 @@ def test_a_plateau_round_killed_after_its_second_budget_resumes_to_the_same_stop
         return st
 
     monkeypatch.setattr(prac.search.rounds, "train", kill_after_second_budget)
-    overrides = ["prune.search_extend=3", "prune.search_plateau=true"]
-    with pytest.raises(KeyboardInterrupt):
-        rounds(entry, tmp_path / "killed", 2, *overrides)
-    resumed = rounds(entry, tmp_path / "killed", 2, *overrides)
+    with pytest.raises(KeyboardInterrupt):  # the shipped policy: extend 3, plateau stop
+        rounds(entry, tmp_path / "killed", 2)
+    resumed = rounds(entry, tmp_path / "killed", 2)
     assert killed and [x["chunks"] for x in resumed] == [2, 1]
     assert [x["steps"] for x in resumed] == [2 * BUDGET, BUDGET]

@@ -1,16 +1,26 @@
-"""find-ticket on a tiny digits run: rounds, masks, the account, reuse."""
+"""find-ticket on a tiny digits run: rounds, masks, the account, reuse, the search policies."""
+
+import dataclasses
+import math
+import types
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from prac.select.build import build_prac
+import prac.search.rounds
 from prac.config.load import load_config
 from prac.errors import PracError
-from prac.prune import density
-from prac.select.reuse import own_dense_round, reuse_problem, same_architecture
-from prac.search.loop import find_ticket
+from prac.prune import density, full_masks, magnitude_masks, round_masks
+from prac.search.loop import find_ticket, probed_samples
+from prac.search.policies import POLICIES
+from prac.search.run import round_seed
+from prac.select.build import build_prac
+from prac.select.reuse import reuse_problem, same_architecture
 from prac.setup import from_config
+from prac.store import unpack
+
+TINY = ["train.epochs=4", "dataset.train_limit=600"]
 
 
 def search(cfg, entry, root):
@@ -23,6 +33,33 @@ def search_masks(overrides, entry, root):
     return r, load_file(f"{r['run_dir']}/masks.safetensors")
 
 
+def with_policy(monkeypatch, name, **changes):
+    """The search policy ``name`` with other settings for this test (they are not config keys,
+    so a run under them has the same name: give it its own artifact root)."""
+    monkeypatch.setitem(POLICIES, name, dataclasses.replace(POLICIES[name], **changes))
+
+
+def full_round_steps(cfg, n):
+    """Steps of one full-data round, from the config: train.epochs passes of ceil(n / batch) steps."""
+    return round(cfg.train.epochs * math.ceil(n / cfg.train.batch_size))
+
+
+def subsets_trained(monkeypatch):
+    """{round: the training indices its first budget trained on}, read off the engine's seed."""
+    seen = {}
+    real = prac.search.rounds.train
+
+    def spy(model, x, y, indices, *a, seed, **k):
+        for r in range(1, 20):
+            chunk, rest = divmod(seed - round_seed(0, r), 100_003)
+            if rest == 0 and chunk >= 0:
+                seen.setdefault(r, indices.clone())
+        return real(model, x, y, indices, *a, seed=seed, **k)
+
+    monkeypatch.setattr(prac.search.rounds, "train", spy)
+    return seen
+
+
 def test_find_ticket_reports_rounds_savings_and_a_masked_ticket(built):
     cfg, entry, root = built
     r = search(cfg, entry, root)
@@ -32,7 +69,7 @@ def test_find_ticket_reports_rounds_savings_and_a_masked_ticket(built):
     assert r["steps_total"] == sum(x["steps"] for x in r["rounds"])
     assert r["baseline_steps_total"] == 3 * 76
     assert abs(r["iteration_savings"] - (1 - r["steps_total"] / 228)) < 1e-12
-    assert r["prac_size"] == entry.meta["prac_size"]
+    assert r["prac_size"] == entry.meta["prac_size"] and r["search"] == "finetune" and r["subset"] == "prac"
     ticket = load_file(f"{r['run_dir']}/ticket.safetensors")
     masks = {k[5:]: v for k, v in ticket.items() if k.startswith("mask.")}
     assert abs(density(masks) - r["final_density"]) < 1e-12
@@ -44,7 +81,6 @@ def test_find_ticket_reports_rounds_savings_and_a_masked_ticket(built):
     assert again["wall_seconds"] == r["wall_seconds"]
 
 
-
 def test_a_set_is_refused_on_other_data(built):
     cfg, entry, root = built
     other = load_config(None, ["train.epochs=4", "prune.rounds=2", "dataset.train_limit=500"])
@@ -52,48 +88,79 @@ def test_a_set_is_refused_on_other_data(built):
         search(other, entry, root)
 
 
+def test_full_data_imp_trains_every_round_on_the_full_split_for_train_epochs_and_prunes_by_magnitude(built):
+    """prune.search=imp: plain IMP. Every round rewinds and trains the whole split for
+    train.epochs (steps computed here from the config, not read from the report), so it saves
+    nothing; its masks are magnitude masks of the network each round trained."""
+    from prac.train.loop import steps_for, train
 
-def test_full_data_imp_beside_a_shortened_dense_run_trains_its_own_full_round_0(tmp_path, tiny_overrides):
-    from pipelines.bench import method_config
+    cfg, entry, root = built
+    c = load_config(None, TINY + ["prune.rounds=2", "prune.search=imp"])
+    setup = from_config(c)
+    n, b = setup.data.train_size, c.train.batch_size
+    per_round = full_round_steps(c, n)
+    assert n == 600 and per_round == math.ceil(600 / 32) * 4 == steps_for(c.train.epochs, n, b) == 76
+    r, history = search_masks(TINY + ["prune.rounds=2", "prune.search=imp"], entry, root)
+    assert r["search"] == "imp" and r["subset"] == "full" and r["subset_size"] == n
+    assert "-full-" in r["run_dir"].split("/")[-1]                         # named by the selector it trained with
+    assert [x["steps"] for x in r["rounds"]] == [per_round] * 3             # the dense run's, then two full rounds
+    assert [x["samples"] for x in r["rounds"][1:]] == [c.train.epochs * n] * 2
+    assert [x["subset_size"] for x in r["rounds"]] == [n] * 3
+    assert [x["rewound"] for x in r["rounds"][1:]] == [True, True] and [x["chunks"] for x in r["rounds"][1:]] == [1, 1]
+    assert r["steps_total"] == r["baseline_steps_total"] == 3 * per_round
+    assert r["charged_steps"] == 3 * per_round and r["iteration_savings"] == 0
+    assert r["finetune_lr"] == c.train.lr                                   # no reach: rounds train as the dense run
+    # round 1 prunes the round-0 dense network by plain magnitude at the configured rates
+    p, weights = c.prune, entry.dense()
+    dense = setup.new_model()
+    dense.load_state_dict(unpack(weights, "trained"))
+    first = magnitude_masks(dense, None, p.round_rate, p.out_rate, p.scope, p.conv_rate)
+    one = round_masks(history, 1)
+    assert one.keys() == first.keys() and all(torch.equal(one[k], first[k]) for k in first)
+    # round 2 prunes round 1's ticket, rewound and retrained on every sample for train.epochs
+    # with round 1's data order, again by magnitude
+    model = setup.new_model()
+    model.load_state_dict(unpack(weights, "rewind"))
+    t = setup.tensors()
+    st = train(model, t["x_train"], t["y_train"], torch.arange(n), c.train, epochs=c.train.epochs,
+               seed=round_seed(c.seed, 1), masks={k: m.to(setup.device) for k, m in one.items()})
+    assert st.steps == per_round
+    second = magnitude_masks(model, one, p.round_rate, p.out_rate, p.scope, p.conv_rate)
+    two = round_masks(history, 2)
+    assert all(torch.equal(two[k], second[k].cpu()) for k in second)
+    assert not all(torch.equal(two[k], one[k]) for k in one)
 
-    # seed 1: seed 0's round-0 data order happens to be the build's (round_seed(0, 0) == 0)
-    cfg = load_config(None, tiny_overrides + ["seed=1", "select.dense_fraction=0.5"])
-    entry = build_prac(from_config(cfg), tmp_path)
-    r = search(cfg, entry, tmp_path)
-    assert r["rounds"][0]["steps"] == entry.meta["dense"]["steps"] == 38    # the search starts from the short run
-    assert r["baseline_steps_total"] == 3 * 76                               # savings still against full IMP
-    says = "after 0.5 of train.epochs (select.dense_fraction): an undertrained reference"
-    assert says in open(f"{r['run_dir']}/report.md").read()                # the report warns of the weak reference
-    full = search(method_config(cfg, "full", 1.0), entry, tmp_path)
-    assert full["rounds"][0]["steps"] == 76 and full["steps_total"] == 3 * 76
-    # full-data IMP is the same run whatever the set's dense_fraction: the same dense round, the same ticket
-    plain = load_config(None, tiny_overrides + ["seed=1"])
-    reference = search(method_config(plain, "full", 1.0), build_prac(from_config(plain), tmp_path), tmp_path)
-    assert full["rounds"][0]["val_acc"] == reference["rounds"][0]["val_acc"]
-    ticket, same = (load_file(f"{x['run_dir']}/ticket.safetensors") for x in (full, reference))
-    assert ticket.keys() == same.keys() and all(torch.equal(ticket[k], same[k]) for k in ticket)
-    # the account: PrAC pays the short build and its own rounds; full-data IMP its own rounds only
-    assert r["charged_steps"] == 38 + r["own_steps"] and full["charged_steps"] == 228 and full["iteration_savings"] == 0
-    assert "round 0 76, on the full split; the set's build is not charged" in open(f"{full['run_dir']}/report.md").read()
-    # a PrAC search asking for a full dense run cannot take this set's round 0
-    with pytest.raises(PracError, match=r"changes select\.dense_fraction"):
-        search(plain, entry, tmp_path)
 
-
-def test_only_full_data_imp_of_the_same_network_and_seed_takes_its_own_round_0(tmp_path, tiny_overrides):
-    from pipelines.bench import method_config
-
-    short = load_config(None, tiny_overrides + ["seed=1", "select.dense_fraction=0.5"])
-    meta = build_prac(from_config(short), tmp_path).meta
-    full = method_config(short, "full", 1.0)
-    assert own_dense_round(from_config(full), meta) and reuse_problem(from_config(full), meta) is None
-    # another network's full-data IMP trains round 0 as any transfer does (round_seed), whatever the set's run
-    mlp = method_config(load_config(None, tiny_overrides + ["seed=1", "model.name=mlp"]), "full", 1.0)
-    assert not own_dense_round(from_config(mlp), meta)
-    # the set's seed and recipe still bind full-data IMP of its network: its round 0 draws the build's data order
-    for changes, says in ((["seed=7"], "changes seed"), (["seed=1", "train.lr=0.01"], "changes train.*")):
-        other = method_config(load_config(None, tiny_overrides + ["select.dense_fraction=0.5", *changes]), "full", 1.0)
-        assert says in reuse_problem(from_config(other), meta)
+def test_the_finetune_policys_savings_fall_within_what_its_budgets_allow(built, tmp_path, monkeypatch):
+    """The recipe's step account, bounded from the config alone: round 0 is the set's dense
+    run (one full round); each of the rounds 1..R-1 spends 1 to 1 + extend budgets of
+    search_budget x a full round; the last round is pruned, not trained; full-data IMP
+    spends R + 1 full rounds."""
+    cfg, entry, root = built
+    rounds, budget = 4, 0.1
+    over = TINY + [f"prune.rounds={rounds}", f"prune.search_budget={budget}"]
+    c = load_config(None, over)
+    n = from_config(c).data.train_size
+    full = full_round_steps(c, n)
+    steps = max(1, round(budget * full))
+    extend = POLICIES["finetune"].extend
+    assert (full, steps, extend) == (76, 8, 3)
+    baseline = (rounds + 1) * full
+    least, most = full + (rounds - 1) * steps, full + (rounds - 1) * (1 + extend) * steps
+    r = search(c, entry, root)
+    assert r["baseline_steps_total"] == baseline
+    assert least <= r["steps_total"] <= most and least <= r["charged_steps"] <= most
+    assert 1 - most / baseline - 1e-12 <= r["iteration_savings"] <= 1 - least / baseline + 1e-12
+    assert r["iteration_savings"] >= 1 - most / baseline - 1e-12 > 0.3                # the recipe does save
+    for x in r["rounds"][1:-1]:
+        assert x["steps"] in [k * steps for k in range(1, 2 + extend)] and not x["rewound"]
+    assert r["rounds"][-1]["steps"] == 0
+    assert r["retrain_steps"] == full                                                  # the last round's ticket
+    # without extension budgets the account is exact
+    with_policy(monkeypatch, "finetune", extend=0)
+    fixed = search(c, entry, tmp_path / "no-extension")
+    exact = full + (rounds - 1) * steps
+    assert fixed["steps_total"] == exact and fixed["iteration_savings"] == pytest.approx(1 - exact / baseline, abs=1e-12)
 
 
 def test_reuse_for_another_architecture_trains_round_0_on_the_subset(built):
@@ -105,28 +172,70 @@ def test_reuse_for_another_architecture_trains_round_0_on_the_subset(built):
     assert r["rounds"][0]["subset_size"] == r["subset_size"] < 600
 
 
-@pytest.mark.parametrize("mode", ["union", "refresh"])
-def test_reprobe_modes_shape_the_subset(built, mode):
+def controlled_flips(monkeypatch, n, fraction, pick):
+    """The flip probe patched: round r's probe flips ``pick(r, probed)`` of the samples it
+    predicts (``probed_samples``), given as training-split indices. Returns the flips by round."""
+    from prac.search import loop as search_module
+
+    flips, calls = {}, []
+
+    def probe(model, masks, x, *a, **k):
+        calls.append(len(x))
+        r = len(calls)
+        probed = probed_samples(n, fraction, 0, r)
+        assert len(probed) == len(x)
+        flips[r] = pick(r, probed)
+        return torch.isin(probed, flips[r])
+
+    monkeypatch.setattr(search_module, "prune_flips", probe)
+    return flips
+
+
+@pytest.mark.parametrize("search_policy", ["rewind", "finetune"])
+def test_the_rewind_policy_unites_the_flips_with_the_set_and_finetune_refreshes_its_budget(built, monkeypatch,
+                                                                                          search_policy):
+    """rewind (union, the paper's): every round trains on the set and every flip found so far;
+    finetune (refresh): every round trains on a budget built around the hard-to-memorize samples
+    and the latest flips only."""
     cfg, entry, root = built
     st = entry.stats()
-    hard = int(((st["forgetting_events"] > 0) | st["never_learned"]).sum())
-    c = load_config(None, ["train.epochs=4", "prune.rounds=3", "dataset.train_limit=600", "prune.search=finetune",
-                           "select.size=all", "prune.search_budget=null",
-                           f"select.reprobe={mode}"])
-    sizes = [x["subset_size"] for x in search(c, entry, root)["rounds"][1:]]
-    assert sizes[0] == entry.meta["prac_size"]
-    if mode == "union":      # cumulative: never shrinks
-        assert sizes == sorted(sizes)
-    else:                    # hard-to-memorize stays, the flips are the latest ones only
-        assert all(s >= hard for s in sizes)
+    hard = torch.nonzero((st["forgetting_events"] > 0) | st["never_learned"]).flatten()
+    members = st["index"].long()
+    pol = POLICIES[search_policy]
+    n = 600
 
+    def pick(r, probed):  # ten samples outside the set, another ten each round
+        outside = probed[~torch.isin(probed, members)]
+        return outside[10 * (r - 1):10 * r]
+
+    flips = controlled_flips(monkeypatch, n, pol.probe_fraction, pick)
+    seen = subsets_trained(monkeypatch)
+    r = search(load_config(None, TINY + ["prune.rounds=4", f"prune.search={search_policy}"]), entry, root)
+    sizes = [x["subset_size"] for x in r["rounds"][1:]]
+    trained = [seen[k] for k in sorted(seen)]
+    if search_policy == "rewind":  # every round trained and probed but the last: subsets of rounds 1..4
+        assert sorted(flips) == [1, 2, 3] and sorted(seen) == [1, 2, 3, 4]
+        assert sizes[0] == entry.meta["prac_size"] and sizes == sorted(sizes)       # cumulative: never shrinks
+        for k in (1, 2, 3):
+            assert torch.equal(trained[k], torch.unique(torch.cat([members, *(flips[j] for j in range(1, k + 1))])))
+    else:  # the last round is not trained: rounds 1..3, and no probe after round 3 (no round would use it)
+        assert sorted(flips) == [1, 2] and sorted(seen) == [1, 2, 3]
+        budget = max(1, round(cfg.prune.search_budget * full_round_steps(cfg, n))) * cfg.train.batch_size
+        assert sizes == [budget] * 4 and all(len(s) == budget for s in trained)
+        assert torch.isin(members, trained[0]).all()                              # round 1: around the set
+        for k in (1, 2):  # the hard samples and the latest flips; the flips before are not kept
+            assert torch.isin(hard, trained[k]).all() and torch.isin(flips[k], trained[k]).all()
+        assert not torch.isin(flips[1], trained[2]).all()
 
 
 @pytest.mark.parametrize("fraction", [1.0, 0.25])
 def test_a_sampled_flip_probe_predicts_its_share_and_adds_only_what_it_predicted(built, monkeypatch, fraction):
+    """The rewind policy (the set as it is, union): the probe's share is the policy's
+    probe_fraction, a fresh random draw each round."""
     from prac.search import loop as search_module
-    from prac.search.validate import round_seed
+
     cfg, entry, root = built
+    with_policy(monkeypatch, "rewind", probe_fraction=fraction)
     seen = []
 
     def every_sample_flips(model, masks, x, *a, **k):
@@ -134,10 +243,9 @@ def test_a_sampled_flip_probe_predicts_its_share_and_adds_only_what_it_predicted
         return torch.ones(len(x), dtype=torch.bool)
 
     monkeypatch.setattr(search_module, "prune_flips", every_sample_flips)
-    c = load_config(None, ["train.epochs=4", "prune.rounds=3", "dataset.train_limit=600", "select.size=all",
-                           "prune.search_budget=null", "select.reprobe=union", f"select.probe_fraction={fraction}"])
+    c = load_config(None, TINY + ["prune.rounds=3", "prune.search=rewind"])
     n = len(from_config(c).data.y_train)
-    sizes = [x["subset_size"] for x in search(c, entry, root)["rounds"][1:]]
+    sizes = [x["subset_size"] for x in search(c, entry, root / str(fraction))["rounds"][1:]]
     assert seen == [round(fraction * n)] * 2              # rounds 1 and 2 are probed; the last is not
     # round 2 trains on the set and round 1's probed samples, by their indices in the training split
     drawn = torch.randperm(n, generator=torch.Generator().manual_seed(round_seed(c.seed, 40_001)))[:seen[0]]
@@ -146,25 +254,38 @@ def test_a_sampled_flip_probe_predicts_its_share_and_adds_only_what_it_predicted
     assert sizes[1] == n if fraction == 1 else sizes[1] < n
 
 
+def test_random_and_full_selectors_are_not_refined_by_the_probe(built, monkeypatch):
+    from prac.search import loop as search_module
+
+    cfg, entry, root = built
+    monkeypatch.setattr(search_module, "prune_flips", lambda *a, **k: pytest.fail("only the PrAC set is probed"))
+    for method in ("random", "full"):
+        r = search(load_config(None, TINY + ["prune.rounds=3", "prune.search=rewind", f"select.method={method}"]),
+                   entry, root)
+        assert r["subset"] == method and len({x["subset_size"] for x in r["rounds"][1:]}) == 1
+    assert r["subset_size"] == 600
+
+
 def test_a_set_built_before_a_config_field_existed_still_serves_its_dense_run(built):
     cfg, entry, _ = built
     older = {**entry.meta, "config": {**entry.meta["config"]}}
     older["config"]["train"] = {k: v for k, v in older["config"]["train"].items() if k != "precision"}
     older["config"]["model"] = {k: v for k, v in older["config"]["model"].items() if k != "width"}
-    assert same_architecture(from_config(cfg), older) and reuse_problem(from_config(cfg), older) is None
+    old = types.SimpleNamespace(meta=older, key=entry.key, check_current=lambda: entry)
+    assert same_architecture(from_config(cfg), older) and reuse_problem(from_config(cfg), old) is None
     older["config"]["train"] = {**older["config"]["train"], "lr": 0.5}
-    assert "changes train.*" in reuse_problem(from_config(cfg), older)
+    assert "changes train.lr" in reuse_problem(from_config(cfg), old)
 
 
 @pytest.mark.parametrize("change, says", [
     ("seed=1", "changes seed; the set's dense run is round 0"),
-    ("train.lr=0.001", "changes train.*"),
+    ("train.lr=0.001", "changes train.lr"),
     ("select.threshold=3", "selected with select.threshold=0 and this run asks select.threshold=3"),
-    ("prune.rate=0.3", "prune.rate=0.2 and this run asks prune.rate=0.3"),
+    ("prune.rate=0.3 prune.output_rate=0.1", "prune.rate=0.2 and this run asks prune.rate=0.3"),
 ])
 def test_reuse_that_would_silently_go_wrong_is_refused_before_anything_is_written(built, change, says):
     cfg, entry, root = built
-    other = load_config(None, ["train.epochs=4", "prune.rounds=2", "dataset.train_limit=600", change])
+    other = load_config(None, ["train.epochs=4", "prune.rounds=2", "dataset.train_limit=600", *change.split()])
     with pytest.raises(PracError, match=says.replace(".", r"\.").replace("*", r"\*")) as e:
         search(other, entry, root)
     assert "\n" not in str(e.value) and not (root / "runs").exists()
@@ -174,7 +295,7 @@ def test_another_architecture_may_change_seed_free_settings(built):
     cfg, entry, _ = built
     other = load_config(None, ["train.epochs=4", "prune.rounds=2", "dataset.train_limit=600", "model.name=mlp",
                                "train.lr=0.002"])
-    assert not same_architecture(from_config(other), entry.meta) and reuse_problem(from_config(other), entry.meta) is None
+    assert not same_architecture(from_config(other), entry.meta) and reuse_problem(from_config(other), entry) is None
 
 
 def test_the_trained_ticket_is_kept_and_scores_what_the_report_says(built):
@@ -232,108 +353,63 @@ def test_amortised_savings_count_a_duplicate_search_once_and_a_refused_one_not_a
     assert elsewhere["amortised"]["iteration_savings"] == first["iteration_savings"]
 
 
-def test_a_step_budget_fixes_every_rounds_steps_and_sizes_the_subset(built):
+def test_a_step_budget_fixes_every_rounds_steps_and_sizes_the_subset(built, monkeypatch):
     cfg, entry, root = built
-    over = ["train.epochs=4", "prune.rounds=3", "dataset.train_limit=600", "prune.search_budget=0.1",
-            "prune.search_extend=0"]
-    r = search(load_config(None, over + ["select.size=budget"]), entry, root)
+    with_policy(monkeypatch, "finetune", extend=0)
+    over = TINY + ["prune.rounds=3", "prune.search_budget=0.1"]
+    r = search(load_config(None, over), entry, root)
     full_round = 4 * 19                                           # 600 samples at batch 32, 4 epochs
     steps = round(0.1 * full_round)
     assert [x["steps"] for x in r["rounds"][1:]] == [steps, steps, 0]         # the last round is not trained
     assert [x["subset_size"] for x in r["rounds"][1:]] == [steps * 32] * 3     # one pass of the budget
-    rnd = search(load_config(None, over + ["select.size=budget", "select.subset=random", "select.reprobe=none"]),
-                 entry, root)
+    rnd = search(load_config(None, over + ["select.method=random"]), entry, root)
     assert [x["steps"] for x in rnd["rounds"][1:]] == [steps, steps, 0] and rnd["subset_size"] == steps * 32
-    whole = search(load_config(None, over + ["select.size=all"]), entry, root)           # the PrAC set as it is, the same steps
-    assert whole["rounds"][1]["subset_size"] == entry.meta["prac_size"]
-    assert [x["steps"] for x in whole["rounds"][1:]] == [steps, steps, 0]
+    assert rnd["subset"] == "random" and rnd["run_dir"] != r["run_dir"]
 
 
-def test_distillation_needs_no_new_set_for_the_same_architecture(built):
-    cfg, entry, root = built
-    r = search(load_config(None, ["train.epochs=4", "prune.rounds=1", "dataset.train_limit=600",
-                                  "prune.distill=0.5"]), entry, root)
-    assert r["config"]["prune"]["distill"] == 0.5 and "dense_logits" in entry.stats()
-    from prac.select import predict
+def test_the_finetune_policys_weight_decay_acts_on_fine_tuning_rounds_only(built, tmp_path, monkeypatch):
+    """The fine-tuning rounds' weight decay changes what they keep; a rewinding round trains
+    as train.* says, so a weight decay in the rewind policy changes nothing."""
+    cfg, entry, _ = built
+    over = TINY + ["prune.rounds=3", "prune.search_budget=0.2"]
 
-    setup = from_config(cfg)
-    dense = setup.new_model()
-    dense.load_state_dict({k[8:]: v for k, v in entry.dense().items() if k.startswith("trained.")})
-    logits = entry.stats()["dense_logits"]                        # the cached dense network's own predictions
-    assert logits.shape == (600, 10) and torch.equal(logits.argmax(1), predict(dense, setup.tensors()["x_train"]))
+    def masks(name, policy, **changes):
+        with_policy(monkeypatch, policy, **changes)
+        return search_masks(over + [f"prune.search={policy}"], entry, tmp_path / name)
 
-
-def test_a_run_started_before_probe_fraction_existed_resumes_with_the_probe_it_ran_on(built):
-    """run.json of a run started with the full probe holds no probe_fraction: --resume must
-    continue that run (probe of every sample, its old name), not start a half-probe one."""
-    import dataclasses
-    import json
-
-    from prac.config.schema import to_dict
-    from prac.search.naming import run_name
-    from prac.search.loop import resumable
-
-    cfg, entry, root = built
-    for saved, expected in ((None, 1.0), (0.5, 0.5)):
-        config = to_dict(cfg)
-        config["select"].pop("probe_fraction")
-        if saved is not None:
-            config["select"]["probe_fraction"] = saved
-        rdir = root / "runs" / f"started-{saved}"
-        rdir.mkdir(parents=True)
-        (rdir / "run.json").write_text(json.dumps({"prac_key": entry.key, "config": config, "network": {}}))
-        resumed, _, _ = resumable(rdir)
-        assert resumed.select.probe_fraction == expected
-    old = resumable(root / "runs" / "started-None")[0]
-    full = dataclasses.replace(cfg, select=dataclasses.replace(cfg.select, probe_fraction=1.0))
-    assert run_name(from_config(old), entry.key) == run_name(from_config(full), entry.key)
-
-
-def test_the_search_weight_decay_acts_on_fine_tuning_rounds_only(built):
-    """prune.search_weight_decay changes what a fine-tuning round keeps; a round that rewinds
-    (here every round, late_rewind=0.99) trains as the search's training says, so its masks,
-    its steps and its run's name do not depend on it."""
-    cfg, entry, root = built
-    over = ["train.epochs=4", "prune.rounds=3", "dataset.train_limit=600", "prune.search_budget=0.2",
-            "prune.search_extend=0"]
-
-    def masks(*extra):
-        return search_masks(over + list(extra), entry, root)
-
-    plain, m0 = masks("prune.search_weight_decay=0")
-    decayed, m1 = masks("prune.search_weight_decay=0.5")
-    assert plain["run_dir"] != decayed["run_dir"] and set(m0) == set(m1)
-    assert any(not torch.equal(m0[k], m1[k]) for k in m0)                   # it prunes other weights
-    rewound, m2 = masks("prune.late_rewind=0.99", "prune.search_weight_decay=0")
-    rewound_wd, m3 = masks("prune.late_rewind=0.99", "prune.search_weight_decay=0.5")
+    plain, m0 = masks("plain", "finetune", extend=0, weight_decay=0.0)
+    decayed, m1 = masks("decayed", "finetune", extend=0, weight_decay=0.5)
+    assert set(m0) == set(m1) and any(not torch.equal(m0[k], m1[k]) for k in m0)      # it prunes other weights
+    rewound, m2 = masks("rewound", "rewind")
+    rewound_wd, m3 = masks("rewound-wd", "rewind", weight_decay=0.5)
     assert all(torch.equal(m2[k], m3[k]) for k in m2)
     assert [x["steps"] for x in rewound["rounds"]] == [x["steps"] for x in rewound_wd["rounds"]]
-    imp = ["prune.search=rewind", "prune.search_budget=null", "select.size=all"]
-    assert (search(load_config(None, over + imp + ["prune.search_weight_decay=0"]), entry, root)["run_dir"]
-            == search(load_config(None, over + imp), entry, root)["run_dir"])      # named alike: the same run
 
 
-def test_the_search_reach_sets_the_fine_tuning_lr_from_how_far_the_dense_run_moved_the_weights(built):
-    """prune.search_reach raises the fine-tuning rounds' peak lr until a budget of Adam steps
-    reaches that many times the mean distance the dense run moved a prunable weight; never
-    below the search's lr; an explicit prune.search_lr (or null) leaves the lr alone."""
-    from prac.prune import full_masks
-
-    cfg, entry, root = built
-    over = ["train.epochs=4", "prune.rounds=2", "dataset.train_limit=600", "prune.search_budget=0.1",
-            "prune.search_extend=0"]
+def test_the_reach_sets_the_fine_tuning_lr_from_how_far_the_dense_run_moved_the_weights(built, tmp_path,
+                                                                                        monkeypatch):
+    """The finetune policy's reach raises the fine-tuning rounds' peak lr until a budget of
+    Adam steps reaches that many times the mean distance the dense run moved a prunable
+    weight; never below train.lr; without a reach the lr is train.lr."""
+    cfg, entry, _ = built
+    over = TINY + ["prune.rounds=2", "prune.search_budget=0.1"]
     dense = entry.dense()
     names = full_masks(from_config(cfg).new_model())
     moved = torch.cat([(dense[f"trained.{n}"] - dense[f"init.{n}"]).abs().flatten() for n in names]).mean().item()
     steps = round(0.1 * 4 * 19)                                   # a budget: 600 samples at batch 32, 4 epochs
+    reach = POLICIES["finetune"].reach
 
-    def run(*extra):
-        return search_masks(over + list(extra), entry, root)
+    def run(name, reach):
+        with_policy(monkeypatch, "finetune", extend=0, reach=reach)
+        return search_masks(over, entry, tmp_path / name)
 
-    far, m_far = run("prune.search_reach=50")
+    far, m_far = run("far", 50.0)
     assert far["finetune_lr"] == pytest.approx(50 * moved / steps) and far["finetune_lr"] > cfg.train.lr
-    assert run("prune.search_reach=0.01")[0]["finetune_lr"] == cfg.train.lr     # never below the search's lr
-    off, m_off = run("prune.search_reach=null")
-    assert off["finetune_lr"] == cfg.train.lr and run("prune.search_lr=0.002")[0]["finetune_lr"] == 0.002
+    assert run("near", 0.01)[0]["finetune_lr"] == cfg.train.lr     # never below train.lr
+    off, m_off = run("off", None)
+    assert off["finetune_lr"] == cfg.train.lr
     assert [x["steps"] for x in far["rounds"]] == [x["steps"] for x in off["rounds"]]   # the same budgets
     assert any(not torch.equal(m_far[k], m_off[k]) for k in m_far)                      # at another lr
+    monkeypatch.undo()  # the shipped policy
+    shipped = search(load_config(None, over), entry, tmp_path / "shipped")
+    assert shipped["finetune_lr"] == pytest.approx(max(cfg.train.lr, reach * moved / steps))

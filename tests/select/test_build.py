@@ -30,27 +30,15 @@ def test_build_writes_the_set_and_its_statistics(built):
     assert m["dense"]["steps"] == 4 * 19   # 600 samples / batch 32 -> 19 steps per epoch
 
 
-
-def test_a_shortened_dense_run_trains_its_share_of_the_epochs(tmp_path, tiny_overrides, monkeypatch):
-    cfg = load_config(None, tiny_overrides + ["select.dense_fraction=0.5"])
-    asked, real = [], bp.train
-    monkeypatch.setattr(bp, "train", lambda *a, **k: asked.append(k["epochs"]) or real(*a, **k))
-    entry = build_prac(from_config(cfg), tmp_path)
-    # one run of half the 4 epochs (so its lr schedule ends with it), every sample seen twice
-    assert asked == [2.0] and entry.meta["dense"]["steps"] == 2 * 19
-    assert torch.equal(entry.stats()["presentations"], torch.full((600,), 2, dtype=torch.int32))
-
-
 def test_second_build_is_a_cache_hit(built, monkeypatch):
     cfg, entry, root = built
     monkeypatch.setattr(bp, "train", lambda *a, **k: pytest.fail("a cache hit must not train"))
     assert build_prac(from_config(cfg), root).path == entry.path
 
 
-
 @pytest.mark.parametrize("change", ["seed=1", "model.name=mlp", "train.lr=0.002", "train.epochs=5",
                                     "select.threshold=1", "prune.rate=0.3", "dataset.split_seed=1",
-                                    "dataset.train_limit=599", "select.dense_fraction=0.5"])
+                                    "dataset.train_limit=599"])
 def test_key_changes_with_every_input(tiny_overrides, change):
     base = load_config(None, tiny_overrides)
     other = load_config(None, tiny_overrides + [change])

@@ -1,4 +1,4 @@
-"""The GPU fast path (train.precision, train.channels_last, train.compile, uint8 pixels on
+"""The GPU fast path (train.precision, channels-last layout, train.compile, uint8 pixels on
 the device) as far as a CPU can check it: each switch forced on here keeps pruned weights
 exactly zero and the results where they belong, and the defaults change nothing on CPU."""
 
@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+import prac.train.loop
 from prac.setup import on_device
 from prac.config.schema import Config, DatasetConfig, TrainConfig, digest
 from prac.config.load import load_config
@@ -75,10 +76,9 @@ BASE = TrainConfig(batch_size=16, lr=0.01, augment=True)
 def test_defaults_equal_the_explicit_fp32_contiguous_eager_run_bit_for_bit():
     masks = magnitude_masks(convnet(), None, 0.5, 0.25)
     a, ta = run(BASE, masks=masks)
-    b, tb = run(TrainConfig(**{**BASE.__dict__, "precision": "fp32", "channels_last": False, "compile": False}),
-                masks=masks)
+    b, tb = run(TrainConfig(**{**BASE.__dict__, "precision": "fp32", "compile": False}), masks=masks)
     assert same(a, b) and all(torch.equal(ta.state_dict()[k], tb.state_dict()[k]) for k in ta.state_dict())
-    assert not is_channels_last(a)          # auto is off on CPU: the model is left as it was
+    assert not is_channels_last(a)          # channels-last is CUDA's only: on CPU the model is left as it was
 
 
 def test_bf16_autocast_trains_with_fp32_weights_and_exact_zeros():
@@ -93,14 +93,17 @@ def test_bf16_autocast_trains_with_fp32_weights_and_exact_zeros():
     assert evaluate(bf16, d.x_train, d.y_train, precision="bf16") > 0.6     # it learned (chance: 1/3)
 
 
-def test_channels_last_on_cpu_matches_the_default_layout():
-    """Another layout sums in another order: float-rounding differences, which SGD keeps at
-    that size (Adam's first steps, about lr x sign(gradient), can blow up the noise of a
-    gradient that is zero but for rounding, such as a conv bias before BatchNorm)."""
+def test_channels_last_on_cpu_matches_the_default_layout(monkeypatch):
+    """Channels-last forced on for CPU (the loop takes it on CUDA only). Another layout sums
+    in another order: float-rounding differences, which SGD keeps at that size (Adam's first
+    steps, about lr x sign(gradient), can blow up the noise of a gradient that is zero but
+    for rounding, such as a conv bias before BatchNorm)."""
     masks = magnitude_masks(convnet(), None, 0.5, 0.25)
     sgd = TrainConfig(**{**BASE.__dict__, "optimizer": "sgd", "lr": 0.05})
     a, ta = run(sgd, masks=masks)
-    b, tb = run(TrainConfig(**{**sgd.__dict__, "channels_last": True}), masks=masks)
+    monkeypatch.setattr(prac.train.loop, "wants_channels_last", lambda device, x: x.dim() == 4)
+    b, tb = run(sgd, masks=masks)
+    monkeypatch.undo()
     assert is_channels_last(b) and pruned_are_zero(b, masks)
     for p, q in zip(a.state_dict().values(), b.state_dict().values()):
         assert torch.allclose(p.float(), q.float(), atol=1e-4, rtol=1e-4)
@@ -194,13 +197,10 @@ def test_no_host_read_of_a_tensor_per_batch(monkeypatch):
 
 
 def test_config_fields_validate_and_leave_the_digest_alone():
-    assert digest(Config()) == digest(Config(train=TrainConfig(precision="auto", channels_last="auto",
-                                                               compile=False)))
+    assert digest(Config()) == digest(Config(train=TrainConfig(precision="auto", compile=False)))
     assert digest(Config(train=TrainConfig(precision="bf16"))) != digest(Config())
-    assert load_config(None, ["train.channels_last=true", "train.precision=fp32"]).train.channels_last is True
     for override, message in [("train.precision=fp16", r"^train\.precision 'fp16' is unknown; use auto, fp32 or bf16$"),
-                              ("train.channels_last=sometimes",
-                               r"^train\.channels_last='sometimes' is unknown; use auto, true or false$"),
+                              ("train.channels_last=true", r"^train\.channels_last was removed"),
                               ("train.compile=maybe", r"^train\.compile='maybe' has the wrong type; expected bool$")]:
         with pytest.raises(PracError, match=message):
             load_config(None, [override])

@@ -1,0 +1,87 @@
+"""``report.md``, the page a user reads, and the writing of a run's report files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prac.report.account import build_charged
+from prac.report.plot import plot_run
+from prac.store import atomic_write, write_json
+
+
+def _pct(x) -> str:
+    return "–" if x is None else f"{100 * x:.2f}"
+
+
+def markdown(r: dict) -> str:
+    lines = [
+        f"# Ticket search: {r['model']} on {r['dataset']}",
+        "",
+        f"- subset: {r['subset']} — {r.get('subset_size', r['prac_size']):,} of {r['train_size']:,} training samples "
+        f"({100 * r.get('subset_size', r['prac_size']) / r['train_size']:.1f} %); PrAC set {r['prac_key'][:12]} "
+        f"({r['prac_size']:,} samples) built with {r['source_model']}",
+        f"- dense network: test accuracy {_pct(r['dense_test_acc'])} %",
+        ticket_line(r),
+        f"- optimizer steps of the search: {r['steps_total']:,} (round 0 {r['dense_steps']:,}{round0_note(r)}) against "
+        f"{r['baseline_steps_total']:,} for full-data IMP to the same sparsity",
+        f"- iteration savings: {100 * r['iteration_savings']:.1f} % (without the dense round "
+        f"{100 * r['iteration_savings_without_dense']:.1f} %; with the {len(r['candidates'])} validation "
+        f"retrain{'s' if len(r['candidates']) != 1 else ''} of {r['retrain_steps']:,} steps "
+        f"{100 * r['iteration_savings_end_to_end']:.1f} %)",
+        *([f"- amortised over the {a['runs']} run{'s' * (a['runs'] != 1)} that used this PrAC set ({', '.join(a['models'])}), its build "
+           f"counted once: {a['steps']:,} steps against {a['baseline_steps']:,}, savings "
+           f"{100 * a['iteration_savings']:.1f} %"] if (a := r.get("amortised")) else []),
+        f"- wall time: {r['wall_seconds']:.1f} s (this run)"
+        + (f" + {r['dense_seconds']:.1f} s (the PrAC set's dense build)"
+           if build_charged(r["dense_reused"], r["subset"]) else ""),
+        "",
+        "| round | weights left % | val acc % | test acc % | steps | early-stop step | test acc there % | subset size |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for x in r["rounds"]:
+        stop = x.get("early_stop_step")
+        lines.append(f"| {x['round']} | {100 * x['density']:.2f} | {_pct(x['val_acc'])} | {_pct(x['test_acc'])} "
+                     f"| {x['steps']:,} | {'–' if stop is None else format(stop, ',')} "
+                     f"| {_pct(x.get('early_stop_test_acc'))} | {x.get('subset_size', '')} |")
+    if any(x["round"] > 0 and x["steps"] == 0 for x in r["rounds"]):
+        lines += ["", "A search round of 0 steps was pruned and not trained: the last round of a fine-tuning "
+                      "search, whose mask (fixed by the round before) is the ticket; its accuracies are the "
+                      "pruned network's."]
+    lines += ["", f"Tickets retrained on the full training split (prune.validate={r['config']['prune']['validate']}), "
+                  "in the order they were retrained:", "",
+              "| round | weights left % | val acc % | test acc % | steps | early-stop step | test acc there % |",
+              "|---:|---:|---:|---:|---:|---:|---:|"]
+    for c in r["candidates"]:
+        lines.append(f"| {c['round']} | {100 * c['density']:.2f} | {_pct(c['val_acc'])} | {_pct(c['test_acc'])} "
+                     f"| {c['steps']:,} | {c.get('early_stop_step', '–')} | {_pct(c.get('early_stop_test_acc'))} |")
+    return "\n".join(lines) + "\n"
+
+
+def round0_note(r: dict) -> str:
+    """Where round 0's steps come from when it is not the set's dense run (another
+    architecture, or full-data IMP beside a shortened dense run)."""
+    if r["dense_reused"]:
+        return ""
+    where = "on the full split" if r["subset"] == "full" else "on the subset"
+    charged = build_charged(r["dense_reused"], r["subset"])
+    return f", {where}; " + (f"plus the build {r['build_steps']:,}" if charged else "the set's build is not charged")
+
+
+UNKNOWN = ("winning unknown: round 0 is no dense reference (a dense network of another architecture's set, "
+           "trained on the subset, or one at chance)")
+
+
+def ticket_line(r: dict) -> str:
+    t, tol = r["ticket"], f"{r['config']['prune']['tolerance']} pp (or a standard error, if larger)"
+    verdict = (UNKNOWN if t["winning"] is None else
+               f"a winning ticket: validation accuracy within {tol} of the dense network's" if t["winning"] else
+               f"NOT a winning ticket: validation accuracy more than {tol} below the dense network's "
+               f"({_pct(t['val_acc'])} vs {_pct(r['dense_val_acc'])} %)")
+    return (f"- ticket: round {t['round']} ({100 * t['density']:.2f} % of weights), retrained on the full training "
+            f"split: test accuracy {_pct(t['test_acc'])} %; {verdict}")
+
+
+def write_report(run_dir: Path, report: dict) -> None:
+    atomic_write(run_dir / "report.md", markdown(report).encode())
+    plot_run(report, run_dir / "report.png")
+    write_json(run_dir / "report.json", report)  # last: its presence marks a finished run
