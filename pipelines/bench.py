@@ -32,7 +32,7 @@ from pipelines import bench_report
 from prac import paths
 from prac.select import cache
 from prac.train import distributed
-from prac.select.build import build_prac
+from prac.select.build import build_set
 from prac.train.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
 from prac.config.schema import Config
 from prac.search.policies import policy
@@ -40,7 +40,7 @@ from prac.errors import PracError
 from prac.report.account import amortised_savings, build_charged
 from prac.train.curve import EARLY_STOP
 from prac.prune import density, magnitude_masks, round_masks, shuffled_masks
-from prac.search.loop import HISTORY, TICKET, find_ticket
+from prac.search.loop import HISTORY, TICKET, run_search
 from prac.setup import from_config
 from prac.store import load_tensors, read_json, unpack, write_json
 from prac.search.validate import retrain, retrain_seed
@@ -163,18 +163,18 @@ def run_seed(cfg: Config, out, progress, methods=METHODS, only: set[int] | None 
     """All methods for one seed: per method, its per-round retrained accuracies and costs;
     with ``source``, also ``cfg``'s tickets found with the PrAC set ``source`` builds."""
     t0 = time.perf_counter()
-    entry = build_prac(from_config(cfg), out, progress)
+    entry = build_set(from_config(cfg), out, progress)
     build_seconds = entry.meta["dense"]["seconds"]
     f = entry.meta["prac_fraction"]
     res = {"prac_fraction": f, "composition_by_class": composition_by_class(cfg, entry)}
     for method in [m for m in METHODS if m in methods]:
         if method == "reinit":
-            run = find_ticket(from_config(method_config(cfg, "prac", f)), entry, out, progress)
+            run = run_search(from_config(method_config(cfg, "prac", f)), entry, out, progress)
             rounds = retrained_rounds(method_config(cfg, "prac", f), run, out, progress, "reinit", only)
             res[method] = {"rounds": rounds, "steps_total": run["steps_total"], "wall_seconds": None, "run": run}
             continue
         mcfg = method_config(cfg, method, f)
-        run = find_ticket(from_config(mcfg), entry, out, progress)
+        run = run_search(from_config(mcfg), entry, out, progress)
         if method == "full":
             # full-data IMP's rounds already are its tickets trained on the full split
             rounds = [{"round": x["round"], "density": x["density"], **figures(x), "steps": x["steps"]}
@@ -202,11 +202,11 @@ def transferred(cfg: Config, source: Config, out, progress, only: set[int] | Non
     """``cfg``'s tickets searched with the PrAC set that ``source`` (another architecture,
     same data) builds. The source's own PrAC search runs too: the build is then amortised
     over two architectures, as a cached set is meant to be."""
-    entry = build_prac(from_config(source), out, progress)
+    entry = build_set(from_config(source), out, progress)
     f = entry.meta["prac_fraction"]
-    own = find_ticket(from_config(method_config(source, "prac", f)), entry, out, progress)
+    own = run_search(from_config(method_config(source, "prac", f)), entry, out, progress)
     mcfg = method_config(cfg, "prac", f)
-    run = find_ticket(from_config(mcfg), entry, out, progress)
+    run = run_search(from_config(mcfg), entry, out, progress)
     res = method_result(run, retrained_rounds(mcfg, run, out, progress, only=only), entry.meta["dense"]["seconds"])
     pair = amortised_savings(entry.meta["dense"]["steps"], [own, run])
     return {**res, "source_model": source.model.name, "prac_fraction": f, "amortised": pair}

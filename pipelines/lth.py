@@ -30,11 +30,11 @@ from pathlib import Path
 
 from pipelines import bench_report, lth_report
 from pipelines.bench import dense_model, figures, method_config, retrained_rounds, shared_root, variant_masks
-from prac.select.build import build_prac
+from prac.select.build import build_set
 from prac.config.schema import Config
 from prac.errors import PracError
 from prac.prune import round_masks
-from prac.search.loop import HISTORY, find_ticket
+from prac.search.loop import HISTORY, run_search
 from prac.setup import from_config
 from prac.store import load_tensors
 
@@ -45,11 +45,11 @@ RETRAINED = {"oneshot": "oneshot", "reinit": "reinit", "random_prune": "random_p
 def lth_seed(cfg: Config, out, progress, methods=METHODS, only: set[int] | None = None) -> dict:
     """Every method's tickets for one seed: ``{"dense": ..., method: [round rows]}``."""
     t0 = time.perf_counter()
-    entry = build_prac(from_config(cfg), out, progress)
+    entry = build_set(from_config(cfg), out, progress)
     f = entry.meta["prac_fraction"]
     res = {"dense": {"density": 1.0, **figures(entry.meta["dense"]), "steps": entry.meta["dense"]["steps"]}}
     full_cfg = method_config(cfg, "full", f)
-    imp = find_ticket(from_config(full_cfg), entry, out, progress)
+    imp = run_search(from_config(full_cfg), entry, out, progress)
     if "iterative" in methods:
         res["iterative"] = [{"round": x["round"], "density": x["density"], **figures(x), "steps": x["steps"]}
                             for x in imp["rounds"][1:]]
@@ -58,7 +58,7 @@ def lth_seed(cfg: Config, out, progress, methods=METHODS, only: set[int] | None 
             res[method] = retrained_rounds(full_cfg, imp, out, progress, variant, only)[1:]
     if "prac" in methods:
         prac_cfg = method_config(cfg, "prac", f)
-        run = find_ticket(from_config(prac_cfg), entry, out, progress)
+        run = run_search(from_config(prac_cfg), entry, out, progress)
         res["prac"] = retrained_rounds(prac_cfg, run, out, progress, "rewind", only)[1:]
         res["prac_search_steps"], res["iterative_steps"] = run["charged_steps"], imp["charged_steps"]
         res["mask_overlap"] = overlaps(full_cfg, imp, run, out)

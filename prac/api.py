@@ -32,14 +32,14 @@ import torch
 from torch import nn
 
 from prac.select import cache
-from prac.select.build import build_prac as _build
+from prac.select.build import build_set as _build
 from prac.config.schema import Config, ModelConfig, to_dict
 from prac.config.load import _build as _from_plain, load_config
 from prac.errors import PracError
 from prac.models import build_model
 from prac.models.base import PRUNABLE_ATTR
 from prac.prune import density
-from prac.search.loop import TICKET, TRAINED, find_ticket as _search
+from prac.search.loop import TICKET, TRAINED, run_search as _search
 from prac.setup import Setup, from_arrays
 from prac.store import load_tensors, read_json, unpack
 

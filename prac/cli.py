@@ -79,12 +79,12 @@ def build_prac_cmd(config: Optional[Path] = ConfigOpt, set_: Optional[List[str]]
     train.batch_size is the global batch). The set is the same cache entry as a one-process build."""
     cfg = load_experiment(config, set_ or [])  # a config error answers before torch is imported
     from prac.train import distributed
-    from prac.select.build import build_prac
+    from prac.select.build import build_set
     from prac.progress import progress_bars
     from prac.setup import from_config
 
     with progress_bars(not quiet) as bars:
-        entry = build_prac(from_config(cfg), out, bars)
+        entry = build_set(from_config(cfg), out, bars)
     if distributed.is_main():
         typer.echo(f"key:  {entry.key}\npath: {entry.path}")
 
@@ -116,9 +116,9 @@ def find_ticket_cmd(prac: Optional[str] = typer.Option(None, "--prac", help="PrA
             cfg = load_experiment(config, set_ or [], base=base)
     from prac.select import cache
     from prac.train import distributed
-    from prac.select.build import build_prac
+    from prac.select.build import build_set
     from prac.progress import progress_bars
-    from prac.search.loop import find_ticket
+    from prac.search.loop import run_search
     from prac.setup import from_config
 
     with progress_bars(not quiet) as bars:
@@ -127,11 +127,11 @@ def find_ticket_cmd(prac: Optional[str] = typer.Option(None, "--prac", help="PrA
 
             cfg, entry, out = resumable(resume)
         elif prac is None:
-            entry = build_prac(from_config(cfg), out, bars)
+            entry = build_set(from_config(cfg), out, bars)
         else:
             entry = cache.resolve(out, prac)
             cfg = load_config(config, set_ or [], base=entry.meta["config"])
-        report = find_ticket(from_config(cfg), entry, out, bars)
+        report = run_search(from_config(cfg), entry, out, bars)
     if distributed.is_main():
         typer.echo(f"run:  {report.get('run_dir', '')}\nticket test accuracy {100 * report['ticket_test_acc']:.2f} % "
                    f"at {100 * report['final_density']:.2f} % of weights; iteration savings "

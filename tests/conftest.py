@@ -3,7 +3,7 @@ import os
 import pytest
 import torch
 
-from prac.select.build import build_prac
+from prac.select.build import build_set
 from prac.config.load import load_config
 from prac.setup import from_config
 
@@ -31,4 +31,4 @@ def one_thread():
 def built(tmp_path, tiny_overrides):
     """A PrAC set of the tiny digits run: (config, cache entry, artifact root)."""
     cfg = load_config(None, tiny_overrides)
-    return cfg, build_prac(from_config(cfg), tmp_path), tmp_path
+    return cfg, build_set(from_config(cfg), tmp_path), tmp_path

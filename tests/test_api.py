@@ -121,7 +121,7 @@ def test_the_cache_key_changes_with_architecture_and_initialisation(found, digit
 
 
 def test_a_registry_model_from_python_is_the_command_lines_run(tmp_path):
-    from prac.select.build import build_prac as stage
+    from prac.select.build import build_set as stage
     from prac.setup import from_config
 
     overrides = {"train.epochs": 2, "prune.rounds": 1, "dataset.train_limit": 300}

@@ -1,4 +1,4 @@
-"""Stage 2: the ticket search, read as its steps (``find_ticket``).
+"""Stage 2: the ticket search, read as its steps (``run_search``).
 
     prac find-ticket --prac KEY [--set prune.rounds=13 ...] [--out DIR]
     prac.find_ticket(model_fn, x_train, y_train, x_test, y_test)          # the Python API
@@ -69,7 +69,7 @@ def run_name(setup: Setup, prac_key: str) -> str:
     return f"{setup.model.name}-{chosen}-{identity.run_key(cfg, prac_key, setup.model.id)[:12]}"
 
 
-def find_ticket(setup: Setup, entry: cache.Entry, out=None, progress=None) -> dict:
+def run_search(setup: Setup, entry: cache.Entry, out=None, progress=None) -> dict:
     """Search, validate and account for a ticket of ``setup`` with PrAC set ``entry``; the
     report (with ``run_dir``). A finished run is read back, not recomputed."""
     check_reuse(setup, entry)

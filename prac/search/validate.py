@@ -105,7 +105,7 @@ def choose(mode: str, last: int, dense_val: float, tolerance_pp: float,
 
 
 def validate_run(run: Run, model) -> dict:
-    """Stage 3 of a search (``prac.search.loop.find_ticket``): retrain the candidates
+    """Stage 3 of a search (``prac.search.loop.run_search``): retrain the candidates
     ``prune.validate`` asks for on the full training split, each once (a killed run keeps
     what it retrained), and choose. Returns the choice; the retrained weights stay in
     ``run.state.retrained``."""

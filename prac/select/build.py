@@ -51,7 +51,7 @@ def prac_key(setup: Setup) -> str:
     return identity.set_key(setup.cfg, setup.data.fingerprint, setup.model.id)
 
 
-def build_prac(setup: Setup, out=None, progress=None) -> cache.Entry:
+def build_set(setup: Setup, out=None, progress=None) -> cache.Entry:
     """The cached PrAC set of ``setup`` (built now if it is not cached yet)."""
     cfg, data = setup.cfg, setup.data
     key = prac_key(setup)

@@ -92,27 +92,27 @@ def test_transfer_bench_reuses_the_source_set_and_amortises_its_build(tmp_path, 
 
 def test_one_ticket_gets_one_accuracy_in_find_ticket_and_in_bench(tmp_path, tiny_overrides):
     from pipelines.bench import retrained_rounds
-    from prac.select.build import build_prac
-    from prac.search.loop import find_ticket
+    from prac.select.build import build_set
+    from prac.search.loop import run_search
     from prac.setup import from_config
 
     cfg = load_config(None, tiny_overrides)
-    run = find_ticket(from_config(cfg), build_prac(from_config(cfg), tmp_path), tmp_path)
+    run = run_search(from_config(cfg), build_set(from_config(cfg), tmp_path), tmp_path)
     fresh = {k: v for k, v in run.items() if k != "candidates"}          # bench retrains it itself
     last = retrained_rounds(cfg, fresh, tmp_path, None)[-1]
     assert last["round"] == run["ticket"]["round"] and last["test_acc"] == run["ticket_test_acc"]
 
 
 def test_the_account_counts_every_pass(tmp_path, tiny_overrides):
-    from prac.select.build import build_prac
+    from prac.select.build import build_set
     from prac.train.curve import points
     from prac.train.loop import steps_for
-    from prac.search.loop import find_ticket
+    from prac.search.loop import run_search
     from prac.setup import from_config
 
     cfg = load_config(None, tiny_overrides)
-    entry = build_prac(from_config(cfg), tmp_path)
-    r = find_ticket(from_config(cfg), entry, tmp_path)
+    entry = build_set(from_config(cfg), tmp_path)
+    r = run_search(from_config(cfg), entry, tmp_path)
     data = from_config(cfg).data
     n, n_val, n_test = r["train_size"], len(data.y_val), len(data.y_test)
 

@@ -11,7 +11,7 @@ import torch
 import prac.train.curve
 import prac.search.rounds
 from prac.config.load import load_config
-from prac.search.loop import find_ticket
+from prac.search.loop import run_search
 from prac.search.policies import POLICIES
 from prac.setup import from_config
 from prac.search.run import round_seed
@@ -30,7 +30,7 @@ def rounds(entry, root, n, *overrides):
     is not trained (its mask, fixed by round n, is its ticket), so these are the trained ones."""
     cfg = load_config(None, ["train.epochs=4", "dataset.train_limit=600", "prune.search_budget=0.1",
                              f"prune.rounds={n + 1}", *overrides])
-    report = find_ticket(from_config(cfg), entry, root)
+    report = run_search(from_config(cfg), entry, root)
     rs = report["rounds"][1:]
     assert rs[-1]["steps"] == 0 and rs[-1]["chunks"] == 0
     assert "pruned and not trained" in (Path(report["run_dir"]) / "report.md").read_text()  # the user is told
@@ -85,7 +85,7 @@ def test_rewinding_rounds_train_once_from_the_rewind_weights_and_keep_their_curv
     monkeypatch.setattr(prac.train.curve, "loss_and_accuracy", lambda *a, **k: (1.0, 0.0))
     started = first_layer_as_each_training_starts(monkeypatch)
     c = load_config(None, ["train.epochs=4", "dataset.train_limit=600", "prune.rounds=2", "prune.search=imp"])
-    rs = find_ticket(from_config(c), entry, root)["rounds"][1:]
+    rs = run_search(from_config(c), entry, root)["rounds"][1:]
     assert [x["steps"] for x in rs] == [4 * 19] * 2 and [x["chunks"] for x in rs] == [1, 1]
     assert [x["rewound"] for x in rs] == [True, True] and all(len(x["curve"]) >= 20 for x in rs)
     rewind = next(v for k, v in entry.dense().items() if k.startswith("rewind.") and v.dim() == 2)

@@ -12,10 +12,10 @@ import prac.search.rounds
 from prac.config.load import load_config
 from prac.errors import PracError
 from prac.prune import density, full_masks, magnitude_masks, round_masks
-from prac.search.loop import find_ticket, probed_samples
+from prac.search.loop import run_search, probed_samples
 from prac.search.policies import POLICIES
 from prac.search.run import round_seed
-from prac.select.build import build_prac
+from prac.select.build import build_set
 from prac.select.reuse import reuse_problem, same_architecture
 from prac.setup import from_config
 from prac.store import unpack
@@ -24,7 +24,7 @@ TINY = ["train.epochs=4", "dataset.train_limit=600"]
 
 
 def search(cfg, entry, root):
-    return find_ticket(from_config(cfg), entry, root)
+    return run_search(from_config(cfg), entry, root)
 
 
 def search_masks(overrides, entry, root):
@@ -328,7 +328,7 @@ def test_bisect_retrains_the_rounds_it_asks_and_counts_them_all(built):
     assert [x["round"] for x in r["candidates"]] == [4] and r["ticket"]["winning"] and r["ticket"]["round"] == 4
     strict = load_config(None, ["train.epochs=4", "prune.rounds=4", "dataset.train_limit=600",
                                 "prune.validate=bisect", "prune.tolerance=0", "prune.rate=0.9"])
-    s = search(strict, build_prac(from_config(strict), root), root)       # a set probed at its own rate
+    s = search(strict, build_set(from_config(strict), root), root)       # a set probed at its own rate
     asked = [x["round"] for x in s["candidates"]]
     assert asked[0] == 4 and len(asked) == len(set(asked)) <= 3
     assert s["retrain_steps"] == sum(x["steps"] for x in s["candidates"]) == len(asked) * s["baseline_dense_steps"]

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import prac.select.build as bp
-from prac.select.build import build_prac, prac_key
+from prac.select.build import build_set, prac_key
 from prac.config.load import load_config
 from prac.setup import from_config
 
@@ -12,7 +12,7 @@ from prac.setup import from_config
 @pytest.fixture
 def built(tmp_path, tiny_overrides):
     cfg = load_config(None, tiny_overrides)
-    return cfg, build_prac(from_config(cfg), tmp_path), tmp_path
+    return cfg, build_set(from_config(cfg), tmp_path), tmp_path
 
 
 def test_build_writes_the_set_and_its_statistics(built):
@@ -33,7 +33,7 @@ def test_build_writes_the_set_and_its_statistics(built):
 def test_second_build_is_a_cache_hit(built, monkeypatch):
     cfg, entry, root = built
     monkeypatch.setattr(bp, "train", lambda *a, **k: pytest.fail("a cache hit must not train"))
-    assert build_prac(from_config(cfg), root).path == entry.path
+    assert build_set(from_config(cfg), root).path == entry.path
 
 
 @pytest.mark.parametrize("change", ["seed=1", "model.name=mlp", "train.lr=0.002", "train.epochs=5",

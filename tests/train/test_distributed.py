@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from prac.select.build import build_prac
+from prac.select.build import build_set
 from prac.setup import from_config
 from prac.select import cache
 from prac.train import distributed
@@ -49,7 +49,7 @@ def launched(tmp_path_factory):
 
 def test_two_process_build_covers_every_sample_once_per_epoch_and_matches_one_process(launched):
     tmp_path, proc, _ = launched
-    single = build_prac(from_config(load_config(None, SETTINGS)), tmp_path / "single")   # meanwhile, in this process
+    single = build_set(from_config(load_config(None, SETTINGS)), tmp_path / "single")   # meanwhile, in this process
     out = finish(proc)
 
     assert out.count("key:") == 1                                           # printed by rank 0 only
@@ -124,7 +124,7 @@ mine = {
 calls = []
 publish = cache.publish
 cache.publish = lambda *a, **k: calls.append(1) or publish(*a, **k)
-entry = bp.build_prac(setup, sys.argv[1])
+entry = bp.build_set(setup, sys.argv[1])
 mine.update(publish_calls=len(calls), entry=str(entry.path))
 got = everywhere(mine)
 if distributed.is_main():
