@@ -21,6 +21,7 @@ def markdown(r: dict) -> str:
         f"({100 * r.get('subset_size', r['prac_size']) / r['train_size']:.1f} %); PrAC set {r['prac_key'][:12]} "
         f"({r['prac_size']:,} samples) built with {r['source_model']}",
         f"- dense network: test accuracy {_pct(r['dense_test_acc'])} %",
+        *set_lines(r),
         ticket_line(r),
         f"- optimizer steps of the search: {r['steps_total']:,} (round 0 {r['dense_steps']:,}{round0_note(r)}) against "
         f"{r['baseline_steps_total']:,} for full-data IMP to the same sparsity",
@@ -65,6 +66,26 @@ def round0_note(r: dict) -> str:
     where = "on the full split" if r["subset"] == "full" else "on the subset"
     charged = build_charged(r["dense_reused"], r["subset"])
     return f", {where}; " + (f"plus the build {r['build_steps']:,}" if charged else "the set's build is not charged")
+
+
+def set_lines(r: dict) -> list[str]:
+    """What the PrAC set is made of, and whether the search's subset is mostly the set or a
+    random class-balanced budget around it (a set far smaller than a round's budget)."""
+    c = r.get("composition") or {}
+    if "never_learned" not in c:
+        return []
+    size = r["prac_size"]
+    lines = [f"- the set: {size:,} samples, {100 * size / r['train_size']:.1f} % of the split; {c['never_learned']:,} "
+             f"never learned, {c['forgotten']:,} forgotten, {c['flipped']:,} flipped by the pruning probe"
+             + ("" if c["looks_mislabelled"] is None else
+                f"; {c['looks_mislabelled']:,} look mislabelled (the dense network gives them another class with "
+                "p >= 0.9)")
+             + ("" if c["flipped_labels"] is None else f"; {c['flipped_labels']:,} carry a label flipped by "
+                "dataset.label_noise")]
+    if r["subset"] == "prac" and size < r.get("subset_size", size) / 2:
+        lines.append(f"- the set is too small to fill a round's budget: the search trains mostly on a random "
+                     f"class-balanced subset around it ({size:,} of {r['subset_size']:,} samples are the set's)")
+    return lines
 
 
 UNKNOWN = ("winning unknown: round 0 is no dense reference (a dense network of another architecture's set, "

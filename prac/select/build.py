@@ -84,7 +84,7 @@ def build_set(setup: Setup, out=None, progress=None) -> cache.Entry:
         raise PracError("the PrAC set is empty (no sample was forgotten, never learned or flipped); "
                         "lower select.threshold or train fewer epochs")
 
-    meta = describe(setup, key, tracker, flipped, index, stats, seconds, dense)
+    meta = describe(setup, key, tracker, flipped, index, stats, seconds, dense, logits)
     tstats = {"index": index, "forgetting_events": tracker.forgetting_events, "never_learned": tracker.never_learned,
               "prune_flipped": flipped, "presentations": tracker.presentations,
               "first_learned": tracker.first_learned}
@@ -124,7 +124,7 @@ def dense_run(setup: Setup, model, t: dict, tracker: ForgettingTracker, init: di
 
 
 def describe(setup: Setup, key: str, tracker: ForgettingTracker, flipped: torch.Tensor, index: torch.Tensor,
-             stats: TrainStats, seconds: float, dense: dict) -> dict:
+             stats: TrainStats, seconds: float, dense: dict, logits: torch.Tensor) -> dict:
     """``meta.json`` of a PrAC set: what built it, its size and composition, the dense run."""
     cfg, data = setup.cfg, setup.data
     n = data.train_size
@@ -148,7 +148,7 @@ def describe(setup: Setup, key: str, tracker: ForgettingTracker, flipped: torch.
         "prac_size": len(index),
         "prac_fraction": len(index) / n,
         "composition": {"hard_only": int((hard & ~flipped).sum()), "flipped_only": int((flipped & ~hard).sum()),
-                        "both": int((hard & flipped).sum())},
+                        "both": int((hard & flipped).sum()), **profile(setup, tracker, flipped, index, logits)},
         # regression targets count as one class
         "class_counts": class_counts(y, data.num_classes),
         "prac_class_counts": class_counts(y[index], data.num_classes),
@@ -157,3 +157,25 @@ def describe(setup: Setup, key: str, tracker: ForgettingTracker, flipped: torch.
                   # training, the flip probe (dense and pruned predictions of the training split), evaluation
                   "forwards": forwards(stats.samples, 2 * n + dense["evaluated"])},
     }
+
+
+CONFIDENT = 0.9  # a set member the dense network gives another class this probability "looks mislabelled"
+
+
+def profile(setup: Setup, tracker: ForgettingTracker, flipped: torch.Tensor, index: torch.Tensor,
+            logits: torch.Tensor) -> dict:
+    """What the set is made of, for the report: members never learned, forgotten, flipped by
+    the probe; those the trained dense network confidently assigns to another class (an
+    estimate of the mislabelled, Paul et al. 2021: the hardest tail is partly mislabelled);
+    and, when ``dataset.label_noise`` flipped labels, how many members truly carry one."""
+    y, noisy = setup.data.y_train, setup.data.noisy
+    out = {"never_learned": int(tracker.never_learned.cpu()[index].sum()),
+           "forgotten": int((tracker.forgetting_events.cpu()[index] > setup.cfg.select.threshold).sum()),
+           "flipped": int(flipped[index].sum()), "looks_mislabelled": None, "flipped_labels": None}
+    if not setup.regression:
+        p = torch.softmax(logits[index].float(), 1)
+        other = p.argmax(1) != y[index]
+        out["looks_mislabelled"] = int((other & (p.max(1).values >= CONFIDENT)).sum())
+    if noisy is not None:
+        out["flipped_labels"] = int(noisy[index].sum())
+    return out

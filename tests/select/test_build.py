@@ -43,3 +43,19 @@ def test_key_changes_with_every_input(tiny_overrides, change):
     base = load_config(None, tiny_overrides)
     other = load_config(None, tiny_overrides + [change])
     assert prac_key(from_config(base)) != prac_key(from_config(other))
+
+
+def test_the_set_says_what_it_is_made_of_and_how_much_of_it_is_noise(tmp_path, tiny_overrides):
+    """Issue 29: with flipped labels the report counts the members that carry one (known from
+    the data) and those the dense network confidently gives another class (an estimate)."""
+    cfg = load_config(None, tiny_overrides + ["dataset.label_noise=0.3"])
+    setup = from_config(cfg)
+    entry = build_set(setup, tmp_path)
+    c, index = entry.meta["composition"], entry.stats()["index"]
+    st = entry.stats()
+    assert c["flipped_labels"] == int(setup.data.noisy[index].sum()) > 0
+    assert c["never_learned"] == int(st["never_learned"][index].sum())
+    assert c["flipped"] == int(st["prune_flipped"][index].sum())
+    assert 0 < c["looks_mislabelled"] <= len(index)
+    # most of the 30 % flipped labels are never learned, and land in the set
+    assert c["flipped_labels"] / int(setup.data.noisy.sum()) > 0.5
