@@ -36,6 +36,7 @@ from prac.select.build import build_set
 from prac.train.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
 from prac.config.schema import Config
 from prac.search.policies import policy
+from prac.select.selectors import SELECTORS
 from prac.errors import PracError
 from prac.report.account import amortised_savings, build_charged
 from prac.train.curve import EARLY_STOP
@@ -45,7 +46,8 @@ from prac.setup import from_config
 from prac.store import load_tensors, read_json, unpack, write_json
 from prac.search.validate import retrain, retrain_seed
 
-METHODS = ("full", "prac", "random", "matched", "reinit")
+METHODS = ("full", "prac", "random", "matched", "reinit", "forgetting", "ccs")  # selectors by name beside full, matched
+DEFAULT_METHODS = METHODS[:5]
 
 
 def with_changes(cfg: Config, **groups) -> Config:
@@ -62,8 +64,8 @@ def method_config(cfg: Config, method: str, prac_fraction: float | None = None) 
             raise PracError(f"the compute-matched control spends a round's step budget, which prune.search="
                             f"{cfg.prune.search} has not; use prune.search=finetune or leave 'matched' out of --methods")
         return with_changes(cfg, select={"method": "full"})
-    if method == "random":  # a random subset of the same size; the probe only refines a PrAC set
-        return with_changes(cfg, select={"method": "random"})
+    if method in SELECTORS:  # random, forgetting, ccs: the same search on another selector's samples
+        return with_changes(cfg, select={"method": method})
     return with_changes(cfg, select={"method": "prac"})
 
 
@@ -158,7 +160,7 @@ def composition_by_class(cfg: Config, entry) -> dict[str, list[int]]:
             for name, sel in (("hard_only", hard & ~flip), ("flipped_only", flip & ~hard), ("both", hard & flip))}
 
 
-def run_seed(cfg: Config, out, progress, methods=METHODS, only: set[int] | None = None,
+def run_seed(cfg: Config, out, progress, methods=DEFAULT_METHODS, only: set[int] | None = None,
              source: Config | None = None) -> dict:
     """All methods for one seed: per method, its per-round retrained accuracies and costs;
     with ``source``, also ``cfg``'s tickets found with the PrAC set ``source`` builds."""
@@ -212,7 +214,7 @@ def transferred(cfg: Config, source: Config, out, progress, only: set[int] | Non
     return {**res, "source_model": source.model.name, "prac_fraction": f, "amortised": pair}
 
 
-def run_bench(what: str, cfg: Config, seeds: int, out, progress, methods=METHODS,
+def run_bench(what: str, cfg: Config, seeds: int, out, progress, methods=DEFAULT_METHODS,
               eval_rounds: set[int] | None = None, source: Config | None = None) -> dict:
     if what == "speed":
         from pipelines.speed import run_speed

@@ -28,7 +28,8 @@ def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP
               seeds: int = typer.Option(1, "--seeds", min=1, help="Seeds to average over (seed .. seed+K-1)."),
               methods: Optional[str] = typer.Option(None, "--methods",
                                                     help="Comma-separated subset of: full, prac, random, matched, "
-                                                         "reinit (default: all of them); for planted: oracle, random, "
+                                                         "reinit (the default: these five), and the selectors "
+                                                         "forgetting and ccs; for planted: oracle, random, "
                                                          "shuffled, oneshot, imp, prac, random_subset, synflow; for "
                                                          "lth: iterative, oneshot, reinit, random_prune, prac."),
               task: str = typer.Option("circle", "--task", help="planted: circle, helix, relu or all (helix and "
@@ -67,7 +68,7 @@ def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP
         with progress_bars(not quiet) as bars:
             run_planted(tasks, dens, chosen, seeds, out or Path("artifacts/planted"), bars)
         return
-    from pipelines.bench import METHODS, run_bench
+    from pipelines.bench import DEFAULT_METHODS, run_bench
     from pipelines.lth import METHODS as LTH, run_lth
 
     with progress_bars(not quiet) as bars:
@@ -81,7 +82,7 @@ def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP
             if wrong:  # they would be skipped silently, after hours of training
                 raise PracError(f"--eval-rounds names rounds {','.join(map(str, wrong))} that the search does not have; "
                                 f"use numbers from 1 to prune.rounds={cfg.prune.rounds}")
-        chosen = tuple(m.strip() for m in (methods or ",".join(LTH if what == "lth" else METHODS)).split(",")
+        chosen = tuple(m.strip() for m in (methods or ",".join(LTH if what == "lth" else DEFAULT_METHODS)).split(",")
                        if m.strip())
         if what == "lth":
             run_lth(cfg, seeds, out, bars, chosen, only)

@@ -62,7 +62,8 @@ class Run:
         self.state = SearchState.load(self.ckpt) or SearchState()
         self.start = time.perf_counter()
         self.t = setup.tensors()
-        self.initial = self.selector.pick(stats, setup.data.y_train, self.plan.size, self.cfg.seed)
+        self.initial = self.selector.pick(stats, setup.data.y_train, self.plan.size, self.cfg.seed,
+                                          entry.meta["threshold"])
 
     @property
     def probes(self) -> bool:
