@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import math
 import time
 from dataclasses import dataclass
@@ -58,6 +57,7 @@ import torch
 import prac
 from pipelines import planted_report
 from pipelines.bench_report import hardware
+from pipelines.planted_masks import case_generator, random_mask
 from pipelines.planted_structure import structure
 from prac.select import cache
 from prac.config.schema import digest
@@ -68,7 +68,7 @@ from prac.errors import PracError
 from prac.models.planted import TASKS
 from prac.config.identity import SEARCH_VERSION
 from prac.progress import say
-from prac.prune import Masks
+from prac.prune import Masks, shuffled_masks
 from prac.setup import Setup, from_arrays, state_of
 from prac.store import read_json, unpack, write_json
 from prac.prune_synflow import ROUNDS as SYNFLOW_ROUNDS, synflow_masks
@@ -123,26 +123,6 @@ def density_label(d) -> str:
     if not 0 < x < 1:
         raise PracError(f"density {d} must be a fraction of the weights in (0, 1), or 'planted'; use e.g. 0.1")
     return f"{x:g}"
-
-
-# ---------------------------------------------------------------- masks of the simple methods
-
-def _generator(*parts) -> torch.Generator:
-    seed = int.from_bytes(hashlib.sha256("/".join(map(str, parts)).encode()).digest()[:8], "little")
-    return torch.Generator().manual_seed(seed)
-
-
-def random_mask(planted: Masks, density: float, gen: torch.Generator) -> Masks:
-    """A global random mask: exactly round(density × all weights) of them, uniformly."""
-    sizes = [m.numel() for m in planted.values()]
-    flat = torch.zeros(sum(sizes), dtype=torch.bool)
-    flat[torch.randperm(len(flat), generator=gen)[:max(1, round(density * len(flat)))]] = True
-    return {n: part.view_as(m) for (n, m), part in zip(planted.items(), flat.split(sizes))}
-
-
-def shuffled_mask(planted: Masks, gen: torch.Generator) -> Masks:
-    """The planted mask with each layer's entries permuted: its per-layer densities, not its edges."""
-    return {n: m.flatten()[torch.randperm(m.numel(), generator=gen)].view_as(m) for n, m in planted.items()}
 
 
 # ---------------------------------------------------------------- one (task, seed) at a time
@@ -248,11 +228,11 @@ def run_method(case: Case, method: str, label: str) -> dict:
         if task.regression:
             res["dense_test_mse"] = case.dense_mse(rep["prac_key"])
     else:
-        gen = _generator(task.name, case.seed, method, label)
+        gen = case_generator(task.name, case.seed, method, label)
         if method == "oracle":
             masks = task.mask
         elif method == "shuffled":
-            masks = shuffled_mask(task.mask, gen)
+            masks = shuffled_masks(task.mask, gen)
         elif method == "random":
             masks = random_mask(task.mask, density, gen)
         elif method == "synflow":
