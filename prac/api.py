@@ -165,7 +165,7 @@ def find_ticket(model_fn: ModelFn | None = None, x_train=None, y_train=None, x_t
     base = None
     if prac_set is not None:
         entry = cache.load(prac_set.path) if isinstance(prac_set, PracSet) else cache.resolve(out, str(prac_set))
-        base = entry.meta["config"]
+        base = entry.check_current().meta["config"]
     setup = _setup(model_fn, (x_train, y_train, x_test, y_test), config, overrides, prunable, base, preprocess)
     with _bars(progress) as bars:
         if entry is None:

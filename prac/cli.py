@@ -27,7 +27,8 @@ import typer
 from prac.config.schema import describe_keys
 from prac.cli_bench import bench_cmd
 from prac.cli_options import ConfigOpt, OutOpt, QuietOpt, SetOpt
-from prac.config.load import load_config, load_experiment
+from prac.config.identity import stale_set
+from prac.config.load import load_experiment
 from prac.config.show import config_yaml
 from prac.errors import PracError
 
@@ -129,8 +130,9 @@ def find_ticket_cmd(prac: Optional[str] = typer.Option(None, "--prac", help="PrA
         elif prac is None:
             entry = build_set(from_config(cfg), out, bars)
         else:
-            entry = cache.resolve(out, prac)
-            cfg = load_config(config, set_ or [], base=entry.meta["config"])
+            entry = cache.resolve(out, prac).check_current()
+            if base is None:  # --prac named the set in a way the early check did not read
+                cfg = load_experiment(config, set_ or [], base=entry.meta["config"])
         report = run_search(from_config(cfg), entry, out, bars)
     if distributed.is_main():
         typer.echo(f"run:  {report.get('run_dir', '')}\nticket test accuracy {100 * report['ticket_test_acc']:.2f} % "
@@ -152,10 +154,15 @@ def _set_config(out, prac: str) -> dict | None:
     if len(candidates) != 1:
         return None
     try:
-        config = json.loads((candidates[0] / "meta.json").read_text(encoding="utf-8")).get("config")
-    except (OSError, ValueError, AttributeError):
+        meta = json.loads((candidates[0] / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return None
-    return config if isinstance(config, dict) else None
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+        return None
+    problem = stale_set(meta)  # an older set's config holds keys this prac no longer reads
+    if problem:
+        raise PracError(problem)
+    return meta["config"]
 
 
 @cache_app.command("ls")

@@ -261,3 +261,23 @@ def test_piped_output_is_one_line_per_message(root):
                            capture_output=True, text=True, env=env)
     md = [line for line in (run / "report.md").read_text().splitlines() if line.strip()]
     assert [line for line in shown.stdout.splitlines() if line.strip()] == md
+
+
+def test_a_set_cached_by_an_older_prac_is_refused_by_name_before_its_config_is_read(root, tmp_path):
+    """An older set's config holds keys this prac removed: reading it said 'prune.search_pace was
+    removed ... drop it', which the user cannot do to a cached set. Its build version says why."""
+    old = tmp_path / "old"
+    shutil.copytree(root / "prac", old / "prac")
+    meta_file = next((old / "prac").glob("*/meta.json"))
+    meta = json.loads(meta_file.read_text())
+    meta.pop("build_version")
+    meta["config"]["prune"]["search_pace"] = "fixed"
+    meta_file.write_text(json.dumps(meta))
+    key = meta_file.parent.name
+    for how in (key[:10], meta_file.parent):
+        res = prac("find-ticket", "--prac", how, "--out", old, "-q")
+        assert_user_error(res, f"PrAC set {key[:12]} was built by an older prac", f"prac cache rm {key[:12]}")
+    import prac as api
+
+    with pytest.raises(PracError, match="built by an older prac"):
+        api.find_ticket(prac_set=key, out=old)

@@ -57,6 +57,16 @@ def resolved(cfg: Config) -> Config:
     return dataclasses.replace(cfg, prune=dataclasses.replace(p, rate=p.round_rate, output_rate=p.out_rate))
 
 
+def stale_set(meta: dict) -> str | None:
+    """Why a cached set's ``meta.json`` cannot serve this prac, or None: a set built by another
+    build version has other keys, settings and selection, so its config is not read at all."""
+    if meta.get("build_version") == BUILD_VERSION:
+        return None
+    key = str(meta.get("key", "?"))[:12]
+    return (f"PrAC set {key} was built by an older prac, whose settings and selection differ from this one's; "
+            f"remove it (`prac cache rm {key}`) and build it again")
+
+
 def set_key(cfg: Config, fingerprint: str, model_id: str) -> str:
     """The cache key of the PrAC set ``cfg`` builds on data ``fingerprint`` with model ``model_id``."""
     return digest("prac-set", BUILD_VERSION, fingerprint, model_id, keys(cfg, ("dense", "set")))

@@ -28,18 +28,13 @@ def amortise(entry: cache.Entry, run: str, use: dict) -> dict | None:
     return amortised_savings(entry.meta["dense"]["steps"], entry.uses())
 
 
-def build_forwards(run: Run) -> int:
-    """The set's build in forward-equivalents: its dense training, its flip probe and its evaluation."""
-    return run.entry.meta["dense"]["forwards"]
-
-
 def account_for(run: Run, chosen: dict) -> dict:
     """``report.json``: the rounds, the chosen ticket, and the account against full-data IMP."""
     cfg, state, entry, setup, plan = run.cfg, run.state, run.entry, run.setup, run.plan
     rounds, subset = state.rounds, run.selector.name
     charged = build_charged(state.reused, subset)
     cost = account(rounds, reused=state.reused,
-                   build={"steps": entry.meta["dense"]["steps"], "forwards": build_forwards(run)},
+                   build={k: entry.meta["dense"][k] for k in ("steps", "forwards")},
                    charge_build=charged, full_round=plan.full_round,
                    full_round_forwards=forwards(min(plan.full_round * plan.batch, round(plan.epochs * plan.n)),
                                                 run.curve_cost(plan.full_round)),

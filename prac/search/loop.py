@@ -36,7 +36,7 @@ from prac.errors import PracError
 from prac.progress import say
 from prac.prune import Masks, density, full_masks, round_masks
 from prac.report.markdown import write_report
-from prac.search.account import account_for, build_forwards
+from prac.search.account import account_for
 from prac.search.policies import policy
 from prac.search.rounds import evaluate_pruned, train_round
 from prac.search.run import Run, reach_lr, round_seed
@@ -149,7 +149,7 @@ def reuse_dense_run(run: Run) -> None:
     state.init, state.rewind, state.model = (unpack(weights, g) for g in ("init", "rewind", "trained"))
     state.reused, state.round0_seconds = True, 0.0
     state.rounds = [{"round": 0, "density": 1.0, "steps": d["steps"], "samples": d["samples"],
-                     "forwards": build_forwards(run), "val_acc": d["val_acc"], "test_acc": d["test_acc"],
+                     "forwards": d["forwards"], "val_acc": d["val_acc"], "test_acc": d["test_acc"],
                      **{k: d.get(k) for k in EARLY_STOP}, "curve": d.get("curve", []), "subset_size": run.plan.n}]
 
 

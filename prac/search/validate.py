@@ -130,11 +130,12 @@ def validate_run(run: Run, model) -> dict:
         return done[str(r)]
 
     dense_val = state.rounds[0]["val_acc"]
-    reference = has_reference(run)
-    # no dense network to be measured against: the last round, with no verdict (None: unknown)
-    best, winning, asked = (choose(cfg.prune.validate, state.done, dense_val, cfg.prune.tolerance, retrained,
-                                   n_val=len(run.t["y_val"])) if reference else
-                            (state.done, None, [state.done] if retrained(state.done) else []))
+    if has_reference(run):
+        best, winning, asked = choose(cfg.prune.validate, state.done, dense_val, cfg.prune.tolerance, retrained,
+                                      n_val=len(run.t["y_val"]))
+    else:  # no dense network to be measured against: the last round, with no verdict (None: unknown)
+        best, winning, asked = state.done, None, [state.done]
+        retrained(state.done)
     chosen = done[str(best)]
     candidates = [{k: v for k, v in done[str(r)].items() if k != "weights"} for r in asked]
     return {"round": best, "density": chosen["density"], "val_acc": chosen["val_acc"], "test_acc": chosen["test_acc"],

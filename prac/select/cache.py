@@ -41,11 +41,11 @@ class Entry:
     def check_current(self) -> "Entry":
         """This entry, if this prac's build made it; a set built by an older build (another
         ``prac.config.identity.BUILD_VERSION``) is refused by name, not misread."""
-        from prac.config.identity import BUILD_VERSION
+        from prac.config.identity import stale_set
 
-        if self.meta.get("build_version") != BUILD_VERSION:
-            raise PracError(f"PrAC set {self.key[:12]} was built by an older prac, whose settings and selection "
-                            f"differ from this one's; remove it (`prac cache rm {self.key[:12]}`) and build it again")
+        problem = stale_set(self.meta)
+        if problem:
+            raise PracError(problem)
         return self
 
     def stats(self) -> dict[str, torch.Tensor]:
