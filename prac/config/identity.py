@@ -24,8 +24,8 @@ import dataclasses
 from prac.config.schema import Config, digest
 
 ROLES = ("data", "dense", "set", "search")
-BUILD_VERSION = 2   # 2: identity from the declared roles (sets cached before are not served)
-SEARCH_VERSION = 10  # 10: search policies and selectors from registries; dead options removed
+BUILD_VERSION = 3   # 3: EL2N scores in the set's statistics (2: identity from the declared roles)
+SEARCH_VERSION = 11  # 11: another architecture's round 0 is its dense reference, fine-tuning rounds untested
 
 
 def role(f: dataclasses.Field) -> str:
@@ -70,6 +70,13 @@ def stale_set(meta: dict) -> str | None:
 def set_key(cfg: Config, fingerprint: str, model_id: str) -> str:
     """The cache key of the PrAC set ``cfg`` builds on data ``fingerprint`` with model ``model_id``."""
     return digest("prac-set", BUILD_VERSION, fingerprint, model_id, keys(cfg, ("dense", "set")))
+
+
+def dense_key(cfg: Config, fingerprint: str, model_id: str) -> str:
+    """The key of the dense run ``cfg`` trains with model ``model_id`` on data ``fingerprint``:
+    a set's build and a dense reference (``prac.search.reference``) with one key are one
+    computation."""
+    return digest("dense", BUILD_VERSION, fingerprint, model_id, keys(cfg, ("dense",)))
 
 
 def run_key(cfg: Config, prac_key: str, model_id: str) -> str:

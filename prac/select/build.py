@@ -1,4 +1,5 @@
-"""Stage 1: dense training with the forgetting tracker, the prune-flip probe, the PrAC set.
+"""Stage 1: dense training with the forgetting tracker (and the EL2N scores of its first
+epochs, ``prac.select.el2n``), the prune-flip probe, the PrAC set.
 
     prac build-prac [--config configs/fashion_mnist_lenet.yaml] [--set key=value ...] [--out DIR]
     prac.build_prac(model_fn, x_train, y_train, x_test, y_test)          # the Python API
@@ -24,16 +25,18 @@ import torch
 from prac import paths
 from prac.select import cache
 from prac.train import distributed
-from prac.train.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
+from prac.train.checkpoint import load_checkpoint, remove_checkpoint
+from prac.train.dense import dense_figures, dense_run
 from prac.config import identity
 from prac.config.schema import Config, to_dict
-from prac.train.curve import Curve
-from prac.train.loop import TrainStats, forwards, steps_for, train
+from prac.train.loop import TrainStats
 from prac.errors import PracError
 from prac.progress import say
 from prac.select import prac_indices, predict, prune_flips
-from prac.setup import Setup, Snapshot, state_of
+from prac.setup import Setup, state_of
 from prac.train.task import class_counts
+from prac.select.rules import looks_mislabelled
+from prac.select.el2n import ErrorNorms, early_epochs
 from prac.select.track import ForgettingTracker
 from prac.store import pack
 
@@ -70,7 +73,8 @@ def build_set(setup: Setup, out=None, progress=None) -> cache.Entry:
     model = setup.new_model()
     init = state_of(model)
     tracker = ForgettingTracker(data.train_size, device=setup.device)
-    stats, rewind, dense = dense_run(setup, model, t, tracker, init, ckpt, saved, progress)
+    errors = ErrorNorms(data.train_size, early_epochs(cfg.train.epochs), device=setup.device)
+    stats, rewind, dense = dense_run(setup, model, t, [tracker, errors], init, ckpt, saved, progress)
     start = time.perf_counter() - stats.seconds
     # the dense network's logits on the training split: the probe's reference predictions
     logits = predict(model, t["x_train"], logits=True)
@@ -87,7 +91,8 @@ def build_set(setup: Setup, out=None, progress=None) -> cache.Entry:
     meta = describe(setup, key, tracker, flipped, index, stats, seconds, dense, logits)
     tstats = {"index": index, "forgetting_events": tracker.forgetting_events, "never_learned": tracker.never_learned,
               "prune_flipped": flipped, "presentations": tracker.presentations,
-              "first_learned": tracker.first_learned}
+              "first_learned": tracker.first_learned, "el2n": errors.scores,
+              **label_confidence(logits, t["y_train"], setup.regression)}
     weights = pack(init=init, rewind=rewind, trained=state_of(model))
     if distributed.is_main():
         cache.publish(path, {cache.STATS: tstats, cache.DENSE: weights}, meta)
@@ -98,29 +103,6 @@ def build_set(setup: Setup, out=None, progress=None) -> cache.Entry:
     say(f"PrAC set: {len(index):,} of {n:,} samples ({100 * len(index) / n:.1f} %); dense test accuracy "
         f"{100 * meta['dense']['test_acc']:.2f} % after {stats.steps:,} steps in {seconds:.1f} s")
     return entry
-
-
-def dense_run(setup: Setup, model, t: dict, tracker: ForgettingTracker, init: dict, ckpt, saved, progress=None
-              ) -> tuple[TrainStats, dict, dict]:
-    """Train the dense network on the full training split with the tracker listening;
-    returns its figures, the rewind weights (the init, or those after ``rewind_step``) and
-    its evaluation (``prac.train.curve``: final and early-stop figures, the validation curve)."""
-    cfg = setup.cfg
-    snap = Snapshot(cfg.prune.rewind_step)
-    n = setup.data.train_size
-    epochs = cfg.train.epochs
-    curve = Curve(t, steps_for(epochs, n, cfg.train.batch_size), cfg.train.eval_every, cfg.train.eval_test,
-                  cfg.train.precision, setup.learned_mse)
-    stats = train(model, t["x_train"], t["y_train"], torch.arange(n), cfg.train,
-                  epochs=epochs, seed=cfg.seed, listeners=[tracker, snap, curve], progress=progress,
-                  label=f"dense {setup.model.name}", checkpoint=lambda state: save_checkpoint(ckpt, {"train": state}),
-                  resume=None if saved is None else saved["train"], learned_mse=setup.learned_mse)
-    if cfg.prune.rewind_step > stats.steps:
-        remove_checkpoint(ckpt)  # these settings can never finish: nothing to resume
-        raise PracError(f"prune.rewind_step={cfg.prune.rewind_step} is beyond the dense run's {stats.steps} steps; "
-                        "lower it")
-    return stats, init if cfg.prune.rewind_step == 0 else snap.state, {**curve.finish(model, stats.steps),
-                                                                          "evaluated": curve.evaluated()}
 
 
 def describe(setup: Setup, key: str, tracker: ForgettingTracker, flipped: torch.Tensor, index: torch.Tensor,
@@ -152,14 +134,20 @@ def describe(setup: Setup, key: str, tracker: ForgettingTracker, flipped: torch.
         # regression targets count as one class
         "class_counts": class_counts(y, data.num_classes),
         "prac_class_counts": class_counts(y[index], data.num_classes),
-        "dense": {"steps": stats.steps, "samples": stats.samples, "seconds": seconds,
-                  **{k: v for k, v in dense.items() if k != "evaluated"}, "rewind_step": cfg.prune.rewind_step,
-                  # training, the flip probe (dense and pruned predictions of the training split), evaluation
-                  "forwards": forwards(stats.samples, 2 * n + dense["evaluated"])},
+        # the flip probe predicts the training split twice (dense and pruned)
+        "dense": dense_figures(stats, seconds, dense, cfg.prune.rewind_step, predicted=2 * n),
     }
 
 
-CONFIDENT = 0.9  # a set member the dense network gives another class this probability "looks mislabelled"
+def label_confidence(logits: torch.Tensor, y: torch.Tensor, regression: bool) -> dict[str, torch.Tensor]:
+    """What the trained dense network says of each training label: ``label_prob``, the
+    probability it gives the label, and ``other_prob``, the largest it gives another class
+    (regression: 1 and 0, no label to doubt)."""
+    if regression:
+        return {"label_prob": torch.ones(len(y)), "other_prob": torch.zeros(len(y))}
+    p = torch.softmax(logits.float(), 1).cpu()
+    y = y.cpu()[:, None]
+    return {"label_prob": p.gather(1, y).squeeze(1), "other_prob": p.scatter(1, y, 0.0).max(1).values}
 
 
 def profile(setup: Setup, tracker: ForgettingTracker, flipped: torch.Tensor, index: torch.Tensor,
@@ -173,9 +161,7 @@ def profile(setup: Setup, tracker: ForgettingTracker, flipped: torch.Tensor, ind
            "forgotten": int((tracker.forgetting_events.cpu()[index] > setup.cfg.select.threshold).sum()),
            "flipped": int(flipped[index].sum()), "looks_mislabelled": None, "flipped_labels": None}
     if not setup.regression:
-        p = torch.softmax(logits[index].float(), 1)
-        other = p.argmax(1) != y[index]
-        out["looks_mislabelled"] = int((other & (p.max(1).values >= CONFIDENT)).sum())
+        out["looks_mislabelled"] = int(looks_mislabelled(label_confidence(logits, y, False))[index].sum())
     if noisy is not None:
         out["flipped_labels"] = int(noisy[index].sum())
     return out

@@ -20,6 +20,20 @@ def prac_indices(forgetting_events: torch.Tensor, never_learned: torch.Tensor,
     return torch.nonzero(hard | prune_flipped.bool()).flatten().to(torch.int64).cpu()
 
 
+CONFIDENT = 0.9  # the dense network gives another class this probability: the sample "looks mislabelled"
+
+
+def looks_mislabelled(stats: dict) -> torch.Tensor:
+    """The samples the trained dense network confidently assigns to another class than their
+    label (an estimate of the mislabelled: Paul et al. 2021, the hardest tail is partly so)."""
+    return stats["other_prob"] >= CONFIDENT
+
+
+def disagreed(stats: dict) -> torch.Tensor:
+    """The samples the trained dense network assigns to another class than their label."""
+    return stats["other_prob"] > stats["label_prob"]
+
+
 def random_indices(num_samples: int, size: int, seed: int) -> torch.Tensor:
     """A uniformly random subset of ``size`` samples, sorted (the PrAC set's control)."""
     g = torch.Generator().manual_seed(seed)
@@ -33,7 +47,7 @@ def hardness(forgetting_events: torch.Tensor, never_learned: torch.Tensor, flipp
 
 
 def budget_subset(members: torch.Tensor, score: torch.Tensor, labels: torch.Tensor, size: int, seed: int,
-                  bins: int = 10) -> torch.Tensor:
+                  bins: int = 10, barred: torch.Tensor | None = None) -> torch.Tensor:
     """A class-balanced subset of ``size`` samples built around the PrAC members.
 
     When the members are more than ``size``: each class gets an equal share (a class with
@@ -42,8 +56,9 @@ def budget_subset(members: torch.Tensor, score: torch.Tensor, labels: torch.Tens
     al. 2023: at small budgets covering the score range beats hardest-first and random).
     When they are fewer: all of them, topped up class by class with uniformly random
     non-members, so a round's steps see ``size`` distinct samples (one pass of its budget)
-    instead of cycling over a handful. Sorted int64 indices; deterministic given ``seed``.
-    Regression targets count as one class."""
+    instead of cycling over a handful; never with a ``barred`` sample (a bool mask over the
+    split). Sorted int64 indices; deterministic given ``seed``. Regression targets count as
+    one class."""
     labels = class_labels(labels).cpu()
     n = len(labels)
     size = min(size, n)
@@ -51,7 +66,7 @@ def budget_subset(members: torch.Tensor, score: torch.Tensor, labels: torch.Tens
     members = members.to(torch.long)
     if len(members) >= size:
         return _balanced(members, labels, size, g, lambda pool, k: _stratified(pool, score[pool], k, bins, g))
-    is_member = torch.zeros(n, dtype=torch.bool)
+    is_member = torch.zeros(n, dtype=torch.bool) if barred is None else barred.cpu().clone()
     is_member[members] = True
     rest = torch.nonzero(~is_member).flatten()
     fill = _balanced(rest, labels, size - len(members), g, lambda pool, k: pool[torch.randperm(len(pool), generator=g)[:k]],

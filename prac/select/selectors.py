@@ -23,6 +23,7 @@ def hard_to_memorize(stats: dict, threshold: int) -> torch.Tensor:
 
 
 Pick = Callable[[dict, torch.Tensor, "int | None", int, int], torch.Tensor]
+Doubt = Callable[[dict], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -30,14 +31,23 @@ class Selector:
     name: str
     pick: Pick      # (stats, labels, size or None, seed, threshold) -> sorted int64 index into the split
     probes: bool    # the search's flip probe refreshes it every round
+    doubt: Doubt | None = None  # stats -> bool mask of samples it never trains on (labels it doubts)
+
+    def barred(self, stats: dict) -> torch.Tensor | None:
+        return None if self.doubt is None else self.doubt(stats)
 
 
-def _prac(stats: dict, labels: torch.Tensor, size: int | None, seed: int, threshold: int) -> torch.Tensor:
-    """The PrAC set itself, or a class-balanced budget of ``size`` built around it."""
-    if size is None:
-        return stats["index"]
-    score = hardness(stats["forgetting_events"], stats["never_learned"], stats["prune_flipped"])
-    return budget_subset(stats["index"], score, labels, size, seed)
+def prac_pick(doubt: Doubt | None = None) -> Pick:
+    """The PrAC set itself, or a class-balanced budget of ``size`` built around it; without
+    the samples ``doubt`` bars, in the set and in the budget's random fill alike."""
+    def pick(stats: dict, labels: torch.Tensor, size: int | None, seed: int, threshold: int) -> torch.Tensor:
+        barred = None if doubt is None else doubt(stats)
+        members = stats["index"] if barred is None else stats["index"][~barred[stats["index"]]]
+        if size is None:
+            return members
+        score = hardness(stats["forgetting_events"], stats["never_learned"], stats["prune_flipped"])
+        return budget_subset(members, score, labels, size, seed, barred=barred)
+    return pick
 
 
 def _random(stats: dict, labels: torch.Tensor, size: int | None, seed: int, threshold: int) -> torch.Tensor:
@@ -60,6 +70,14 @@ def _forgetting(stats: dict, labels: torch.Tensor, size: int | None, seed: int, 
     return budget_subset(hard, hardness(stats["forgetting_events"], stats["never_learned"], none), labels, size, seed)
 
 
+def _el2n(stats: dict, labels: torch.Tensor, size: int | None, seed: int, threshold: int) -> torch.Tensor:
+    """EL2N (Paul et al., NeurIPS 2021): the samples with the largest error-vector norm early in
+    the dense run (``prac.select.el2n``), as many as the PrAC set holds (or ``size``)."""
+    want = min(len(labels), len(stats["index"]) if size is None else size)
+    # stable: among equal scores the lower index first, so the pick is deterministic
+    return torch.argsort(-stats["el2n"].float(), stable=True)[:want].sort().values
+
+
 CCS_CUT = 0.1    # coverage-centric selection drops the hardest 10 % first (Zheng et al. 2023: mislabelled-prone)
 CCS_BINS = 50    # ... and covers the rest of the difficulty range in this many strata
 
@@ -78,8 +96,8 @@ def _ccs(stats: dict, labels: torch.Tensor, size: int | None, seed: int, thresho
 
 
 SELECTORS: dict[str, Selector] = {s.name: s for s in (
-    Selector("prac", _prac, True), Selector("random", _random, False), Selector("full", _full, False),
-    Selector("forgetting", _forgetting, False), Selector("ccs", _ccs, False))}
+    Selector("prac", prac_pick(), True), Selector("random", _random, False), Selector("full", _full, False),
+    Selector("forgetting", _forgetting, False), Selector("el2n", _el2n, False), Selector("ccs", _ccs, False))}
 
 
 def selector(name: str) -> Selector:
@@ -87,15 +105,18 @@ def selector(name: str) -> Selector:
 
 
 def refresh(pool: torch.Tensor, flipped: torch.Tensor, stats: dict, threshold: int, labels: torch.Tensor,
-            size: int | None, seed: int, union: bool) -> torch.Tensor:
+            size: int | None, seed: int, union: bool, barred: torch.Tensor | None = None) -> torch.Tensor:
     """The next round's pool after the search's flip probe: the current ticket's flips added
     to the pool (``union``, cumulative, as the paper's code) or to the hard-to-memorize
-    samples (the latest flips only); with a ``size``, brought back to the budget around them."""
+    samples (the latest flips only), less the ``barred`` samples; with a ``size``, brought
+    back to the budget around them."""
     hard = hard_to_memorize(stats, threshold)
     merged = torch.unique(torch.cat([pool if union else hard, flipped]))
+    if barred is not None:
+        merged = merged[~barred[merged]]
     if size is None:
         return merged
     now = torch.zeros(len(labels), dtype=torch.bool)
     now[flipped] = True
     score = hardness(stats["forgetting_events"], stats["never_learned"], now)
-    return budget_subset(merged, score, labels, size, seed)
+    return budget_subset(merged, score, labels, size, seed, barred=barred)

@@ -5,8 +5,10 @@ Data live as tensors on the device (airbench): a batch is ``x[idx]``, no DataLoa
 per-sample Python. Training length is counted in optimizer steps, so a fractional number
 of epochs (the PrAC "dynamic iterations" scaling) is exact. Listeners are duck-typed
 objects with any of ``on_epoch_start(epoch)``, ``on_batch(indices, correct)``,
-``on_step(step, model)`` (after the optimizer step and the masks) and
-``on_epoch_end(epoch, model) -> bool`` (True stops training).
+``on_step(step, model)`` (after the optimizer step and the masks),
+``on_epoch_end(epoch, model) -> bool`` (True stops training) and ``on_logits(indices,
+logits, y)``, the batch's training logits, in the epochs where ``wants_logits(epoch)`` (the
+EL2N scores of the first epochs: a few tensor operations per step there, none after).
 
 A listener indifferent to how one epoch's batches are grouped (the forgetting tracker) may
 say ``merge_batches = True``: in one process it then gets one call per epoch with the
@@ -227,6 +229,7 @@ class Loop:
         self.preds = torch.empty(n, dtype=torch.float32 if self.regression else torch.long,
                                  device=self.device) if self.per_epoch else None
         self.stateful = [l for l in listeners if hasattr(l, "state_dict")]
+        self.logit_listeners = [l for l in listeners if hasattr(l, "on_logits")]
         self.stats = TrainStats()
         self.step, self.epoch = 0, 0
         self.start = time.perf_counter()
@@ -243,6 +246,7 @@ class Loop:
         step = self.step
         for hook in hooks["on_epoch_start"]:
             hook(self.epoch)
+        on_logits = [l.on_logits for l in self.logit_listeners if l.wants_logits(self.epoch)]
         perm = to_device(self.indices[torch.randperm(self.n, generator=self.order_gen)], device)
         losses = []  # summed once per epoch: one tensor operation per step less
         seen = 0     # samples of this epoch so far
@@ -281,6 +285,8 @@ class Loop:
                     kept.append(logits.detach())
                     if len(kept) * len(idx) >= ARGMAX_ROWS:
                         predicted = argmax_into(preds, predicted, kept)
+            for hook in on_logits:
+                hook(idx, logits.detach(), yb)
             if hooks["on_batch"]:
                 out = logits.detach()
                 ok = squared_error(out, yb) < threshold if regression else out.argmax(1) == yb

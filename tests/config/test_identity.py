@@ -135,7 +135,7 @@ def _digest(tensors: dict) -> str:
 # search that moves these must bump BUILD_VERSION or SEARCH_VERSION in prac/config/identity.py
 # (so no cached set or run from before is served as the new code's) and record the new digest
 # here. Float sums depend on the CPU's vector width: these are the 2-core CI machine's.
-GOLDEN = {("build", identity.BUILD_VERSION): "361c49a3eb1cd0ec",
+GOLDEN = {("build", identity.BUILD_VERSION): "9b162f120ace6ee8",
           ("search", identity.SEARCH_VERSION): "6d4b75a86f74fd27"}
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-import prac.select.build as bp
+import prac.train.dense as dense_stage
 from prac.select.build import build_set, prac_key
 from prac.config.load import load_config
 from prac.setup import from_config
@@ -32,7 +32,7 @@ def test_build_writes_the_set_and_its_statistics(built):
 
 def test_second_build_is_a_cache_hit(built, monkeypatch):
     cfg, entry, root = built
-    monkeypatch.setattr(bp, "train", lambda *a, **k: pytest.fail("a cache hit must not train"))
+    monkeypatch.setattr(dense_stage, "train", lambda *a, **k: pytest.fail("a cache hit must not train"))
     assert build_set(from_config(cfg), root).path == entry.path
 
 

@@ -39,3 +39,10 @@ def test_ccs_cuts_the_hardest_and_covers_the_rest_of_the_range():
     assert len(torch.unique(score[picked])) >= 8               # every difficulty level left is covered
     assert torch.bincount(LABELS[picked], minlength=4).tolist() == [10, 10, 10, 10]  # class-balanced
     assert torch.equal(picked, SELECTORS["ccs"].pick(st, LABELS, 40, 0, 4))          # deterministic given the seed
+
+
+def test_el2n_takes_the_largest_early_error_norms():
+    st = {**stats(), "el2n": torch.linspace(0, 1, N).flip(0)}   # sample 0 the hardest
+    picked = SELECTORS["el2n"].pick(st, LABELS, 30, 0, 4)
+    assert torch.equal(picked, torch.arange(30))
+    assert len(SELECTORS["el2n"].pick(st, LABELS, None, 0, 4)) == len(st["index"])   # the PrAC set's size
