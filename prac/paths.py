@@ -1,7 +1,8 @@
 """Every output path comes from here; names given on the command line are checked first.
 
 Layout under the artifact root (``--out``, default ``artifacts``):
-``prac/<key>/`` cached PrAC sets, ``runs/<run>/`` tickets, metrics and reports.
+``prac/<key>/`` cached PrAC sets, ``dense/<key>/`` dense references of architectures a set
+was reused for (``prac.search.reference``), ``runs/<run>/`` tickets, metrics and reports.
 A key or run name must match its expected form before it becomes a path: no ``..``, no
 absolute path, and the resolved folder must stay inside the root (no symlink escapes).
 """
@@ -26,6 +27,10 @@ def prac_root(out) -> Path:
     return root(out) / "prac"
 
 
+def dense_root(out) -> Path:
+    return root(out) / "dense"
+
+
 def runs_root(out) -> Path:
     return root(out) / "runs"
 
@@ -42,6 +47,10 @@ def inside(base: Path, name: str, pattern: re.Pattern, what: str) -> Path:
 
 def prac_dir(out, key: str) -> Path:
     return inside(prac_root(out), key, KEY_RE, "PrAC key")
+
+
+def dense_dir(out, key: str) -> Path:
+    return inside(dense_root(out), key, KEY_RE, "dense reference key")
 
 
 def run_dir(out, name: str) -> Path:

@@ -21,26 +21,29 @@ def savings(charged: int, steps_pruned_rounds: int, baseline_total: int, baselin
 
 
 def account(rounds: list[dict], *, reused: bool, build: dict, charge_build: bool, full_round: int,
-            full_round_forwards: int, retrains: list[dict]) -> dict:
+            full_round_forwards: int, retrains: list[dict], reference: dict | None = None) -> dict:
     """The cost of a search against full-data IMP to the same sparsity (the dense round and
     as many full-data rounds, each evaluated once), in optimizer steps and in
     forward-equivalents (``forwards``: every pass counts, flip probes and evaluations too).
     The PrAC set's build (its dense run and probe, ``build``) is charged once: it is round 0
-    when the run reuses it, and is added on top when round 0 trained another architecture.
-    ``retrains`` are the validation retrains, every one of them."""
+    when the run reuses it. For another architecture round 0 is its dense ``reference``
+    (``prac.search.reference``), charged on top of the build. ``retrains`` are the
+    validation retrains, every one of them."""
     dense_steps = rounds[0]["steps"]
     steps_total = sum(x["steps"] for x in rounds)
     baseline_total = full_round * len(rounds)
-    own_steps = steps_total - (dense_steps if reused else 0)
-    charged = own_steps + (build["steps"] if charge_build else 0)
+    given = reused or reference is not None  # round 0 is a cached dense run, charged as such below
+    own_steps = steps_total - (dense_steps if given else 0)
+    charged = own_steps + (build["steps"] if charge_build else 0) + (reference["steps"] if reference else 0)
     retrain_steps = sum(r["steps"] for r in retrains)
-    # compute: round 0 reused *is* the build, so it is not counted twice
-    own_fw = sum(x["forwards"] for x in rounds[(1 if reused else 0):])
-    charged_fw = own_fw + (build["forwards"] if charge_build else 0)
+    # compute: a cached round 0 *is* the build or the reference, so it is not counted twice
+    own_fw = sum(x["forwards"] for x in rounds[(1 if given else 0):])
+    charged_fw = own_fw + (build["forwards"] if charge_build else 0) + (reference["forwards"] if reference else 0)
     baseline_fw = full_round_forwards * len(rounds)
     retrain_fw = sum(r["forwards"] for r in retrains)
     return {"steps_total": steps_total, "dense_steps": dense_steps, "retrain_steps": retrain_steps,
-            "dense_reused": reused, "build_steps": build["steps"], "own_steps": own_steps, "charged_steps": charged,
+            "dense_reused": reused, "build_steps": build["steps"], "reference": reference,
+            "own_steps": own_steps, "charged_steps": charged,
             "baseline_steps_total": baseline_total, "baseline_dense_steps": full_round,
             **savings(charged, steps_total - dense_steps, baseline_total, full_round, retrain_steps),
             "compute": {"unit": "forward-equivalents (a training sample counts 3, a prediction 1)",
@@ -51,12 +54,16 @@ def account(rounds: list[dict], *, reused: bool, build: dict, charge_build: bool
 
 
 def amortised_savings(build_steps: int, uses: list[dict]) -> dict:
-    """Savings of every run that used one PrAC set, its build counted once: the set's reason
-    to be cached (a set built with one architecture serves others)."""
+    """Savings of every run that used one PrAC set, its build counted once and each dense
+    reference of another architecture once: the set's reason to be cached (a set built with
+    one architecture serves others)."""
     own = sum(u["own_steps"] for u in uses)
+    references = {u["reference"]["key"]: u["reference"]["steps"] for u in uses if u.get("reference")}
+    steps = build_steps + sum(references.values()) + own
     baseline = sum(u["baseline_steps_total"] for u in uses)
-    return {"runs": len(uses), "models": sorted({u["model"] for u in uses}), "steps": build_steps + own,
-            "baseline_steps": baseline, "iteration_savings": 1 - (build_steps + own) / max(1, baseline)}
+    return {"runs": len(uses), "models": sorted({u["model"] for u in uses}), "steps": steps,
+            "reference_steps": sum(references.values()), "baseline_steps": baseline,
+            "iteration_savings": 1 - steps / max(1, baseline)}
 
 
 def build_charged(reused: bool, subset: str) -> bool:

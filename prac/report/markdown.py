@@ -34,7 +34,8 @@ def markdown(r: dict) -> str:
            f"{100 * a['iteration_savings']:.1f} %"] if (a := r.get("amortised")) else []),
         f"- wall time: {r['wall_seconds']:.1f} s (this run)"
         + (f" + {r['dense_seconds']:.1f} s (the PrAC set's dense build)"
-           if build_charged(r["dense_reused"], r["subset"]) else ""),
+           if build_charged(r["dense_reused"], r["subset"]) else "")
+        + (f"; the dense reference trained in {ref['seconds']:.1f} s" if (ref := r.get("reference")) else ""),
         "",
         "| round | weights left % | val acc % | test acc % | steps | early-stop step | test acc there % | subset size |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -59,13 +60,14 @@ def markdown(r: dict) -> str:
 
 
 def round0_note(r: dict) -> str:
-    """Where round 0's steps come from when it is not the set's dense run (another
-    architecture, or full-data IMP beside a shortened dense run)."""
-    if r["dense_reused"]:
+    """Where round 0's steps come from when it is not the set's dense run: this
+    architecture's dense reference (``prac.search.reference``), charged to the run."""
+    ref = r.get("reference")
+    if not ref:
         return ""
-    where = "on the full split" if r["subset"] == "full" else "on the subset"
     charged = build_charged(r["dense_reused"], r["subset"])
-    return f", {where}; " + (f"plus the build {r['build_steps']:,}" if charged else "the set's build is not charged")
+    return (f", the dense reference {ref['key'][:12]} of {r['model']} on the full split; "
+            + (f"plus the set's build {r['build_steps']:,}" if charged else "the set's build is not charged"))
 
 
 def set_lines(r: dict) -> list[str]:
@@ -88,8 +90,7 @@ def set_lines(r: dict) -> list[str]:
     return lines
 
 
-UNKNOWN = ("winning unknown: round 0 is no dense reference (a dense network of another architecture's set, "
-           "trained on the subset, or one at chance)")
+UNKNOWN = "winning unknown: the dense network is at chance, so matching it says nothing"
 
 
 def ticket_line(r: dict) -> str:

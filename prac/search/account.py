@@ -33,7 +33,7 @@ def account_for(run: Run, chosen: dict) -> dict:
     cfg, state, entry, setup, plan = run.cfg, run.state, run.entry, run.setup, run.plan
     rounds, subset = state.rounds, run.selector.name
     charged = build_charged(state.reused, subset)
-    cost = account(rounds, reused=state.reused,
+    cost = account(rounds, reused=state.reused, reference=state.reference,
                    build={k: entry.meta["dense"][k] for k in ("steps", "forwards")},
                    charge_build=charged, full_round=plan.full_round,
                    full_round_forwards=forwards(min(plan.full_round * plan.batch, round(plan.epochs * plan.n)),
@@ -42,7 +42,7 @@ def account_for(run: Run, chosen: dict) -> dict:
     amortised = None
     if subset == "prac":
         amortised = amortise(entry, run.rdir.name, {"run": run.rdir.name, "model": setup.model.name,
-                                                    "own_steps": cost["own_steps"],
+                                                    "own_steps": cost["own_steps"], "reference": state.reference,
                                                     "baseline_steps_total": cost["baseline_steps_total"]})
     return {
         "dataset": setup.data.kind, "model": setup.model.name, "source_model": entry.meta["model"],

@@ -5,7 +5,8 @@
 
 1. round 0, the dense network (``round_zero``): the set's cached dense run when the set was
    built with this network, training and seed (the paper's accounting); otherwise (another
-   architecture) a dense training on the subset for ``train.epochs x |subset| / N`` epochs;
+   architecture) this architecture's dense reference, trained once on the full split and
+   cached (``prac.search.reference``), its steps charged to the run;
 2. the search rounds (``search_rounds``): each prunes (the policy's criterion), rewinds or
    keeps the trained weights (``prac.search.policies``), trains on the subset the selector
    chose (``prac.search.rounds``), is evaluated on the full validation and test splits, and
@@ -38,26 +39,26 @@ from prac.prune import Masks, density, full_masks, round_masks
 from prac.report.markdown import write_report
 from prac.search.account import account_for
 from prac.search.policies import policy
+from prac.search.reference import dense_reference
 from prac.search.rounds import evaluate_pruned, train_round
 from prac.search.run import Run, reach_lr, round_seed
-from prac.search.state import Inflight
 from prac.search.validate import validate_run
 from prac.select import cache, prune_flips
 from prac.select.reuse import check_reuse, same_architecture
 from prac.select.selectors import refresh
-from prac.setup import Setup, Snapshot, state_of
+from prac.setup import Setup, state_of
 from prac.store import pack, read_json, save_tensors, unpack, write_json
 from prac.train import distributed
 from prac.train.checkpoint import remove_checkpoint
 from prac.train.curve import EARLY_STOP
-from prac.train.loop import forwards, steps_for, train
+from prac.train.loop import forwards
 
 RUN_FILE = "run.json"                  # the run's config, PrAC set and network, written first
 TICKET = "ticket.safetensors"          # the chosen ticket: mask.<name> and rewind.<name>
 TRAINED = "trained.safetensors"        # the chosen ticket after its full-data retrain
 HISTORY = "masks.safetensors"          # every round's masks: round<r>.<name>
 VERDICT = {True: "a winning ticket", False: "NOT within tolerance of the dense network",
-           None: "winning unknown: no dense reference of this architecture"}
+           None: "winning unknown: the dense network is at chance"}
 
 
 def run_name(setup: Setup, prac_key: str) -> str:
@@ -126,12 +127,16 @@ def resumable(rdir) -> tuple[Config, cache.Entry, Path]:
 
 
 def round_zero(run: Run, model) -> None:
-    """The dense round: the set's cached dense run when it is this run's, else a dense
-    training on the subset (another architecture)."""
+    """The dense round: the set's cached dense run when it is this run's network, else the
+    dense reference of this architecture (``prac.search.reference``), cached or trained once."""
     if same_architecture(run.setup, run.entry.meta):
-        reuse_dense_run(run)
+        start_from(run, run.entry)
     else:
-        train_dense_round(run, model)
+        reference = dense_reference(run.setup, run.rdir.parent.parent, run.progress)  # <root>/runs/<run>
+        start_from(run, reference)
+        d = reference.meta["dense"]
+        run.state.reference = {"key": reference.key, "steps": d["steps"], "forwards": d["forwards"],
+                               "seconds": d["seconds"]}
     state = run.state
     state.done, state.masks, state.subset = 0, full_masks(model), run.initial
     tc = run.cfg.train
@@ -143,37 +148,15 @@ def round_zero(run: Run, model) -> None:
     run.checkpoint()
 
 
-def reuse_dense_run(run: Run) -> None:
-    """Round 0 is the set's cached dense run (its seed and training are this run's)."""
-    weights, d, state = run.entry.dense(), run.entry.meta["dense"], run.state
+def start_from(run: Run, dense: cache.Entry) -> None:
+    """Round 0 is a cached dense run of this network, seed and training (a set's build, or a
+    dense reference): its init, rewind and trained weights and its figures."""
+    weights, d, state = dense.dense(), dense.meta["dense"], run.state
     state.init, state.rewind, state.model = (unpack(weights, g) for g in ("init", "rewind", "trained"))
-    state.reused, state.round0_seconds = True, 0.0
+    state.reused, state.round0_seconds = dense is run.entry, 0.0 if dense is run.entry else d["seconds"]
     state.rounds = [{"round": 0, "density": 1.0, "steps": d["steps"], "samples": d["samples"],
                      "forwards": d["forwards"], "val_acc": d["val_acc"], "test_acc": d["test_acc"],
                      **{k: d.get(k) for k in EARLY_STOP}, "curve": d.get("curve", []), "subset_size": run.plan.n}]
-
-
-def train_dense_round(run: Run, model) -> None:
-    """Round 0 for another architecture than the set's: a dense training on the subset, its
-    epochs scaled like a round's (``Plan.epochs_over``)."""
-    cfg, state = run.cfg, run.state
-    if not state.init:
-        state.init = state_of(model)
-    snap = Snapshot(cfg.prune.rewind_step)
-    n0 = len(run.initial)
-    epochs = run.plan.epochs_over(n0, n0, cfg.train.epochs)
-    curve = run.curve(steps_for(epochs, n0, cfg.train.batch_size))
-    resume = run.take_resume("round0")
-    st = train(model, run.t["x_train"], run.t["y_train"], run.initial, cfg.train, epochs=epochs,
-               seed=round_seed(cfg.seed, 0), listeners=[snap, curve], progress=run.progress, label="round 0 (dense)",
-               checkpoint=lambda s: run.checkpoint(Inflight(s)), resume=None if resume is None else resume.train,
-               learned_mse=run.setup.learned_mse)
-    if cfg.prune.rewind_step > st.steps:
-        raise PracError(f"prune.rewind_step={cfg.prune.rewind_step} is beyond round 0's {st.steps} steps; lower it")
-    state.rewind = state.init if cfg.prune.rewind_step == 0 else snap.state
-    state.model, state.reused, state.round0_seconds = state_of(model), False, st.seconds
-    state.rounds = [{"round": 0, "density": 1.0, "steps": st.steps, "samples": st.samples, **curve.finish(model, st.steps),
-                     "forwards": forwards(st.samples, curve.evaluated()), "subset_size": n0}]
 
 
 def search_rounds(run: Run, model) -> None:
@@ -226,7 +209,7 @@ def record_round(run: Run, r: int, masks: Masks, st, budgets: int, evaluation: d
                          "budget": run.plan.round_steps, "rewound": run.policy.rewinds})
     state.history.update({f"round{r}.{k}": m for k, m in masks.items()})
     x = state.rounds[-1]
-    accuracy = f"val {100 * x['val_acc']:.2f} %, test {100 * x['test_acc']:.2f} %"
+    accuracy = f"val {100 * x['val_acc']:.2f} %" + ("" if x["test_acc"] is None else f", test {100 * x['test_acc']:.2f} %")
     if budgets == 0:
         say(f"round {r}: {100 * x['density']:.2f} % of weights, pruned and not trained (its mask is the ticket, "
             f"retrained below): {accuracy} as pruned")
@@ -245,7 +228,7 @@ def reprobe(run: Run, model, masks: Masks, r: int) -> None:
                                  learned_mse=run.setup.learned_mse, conv_rate=p.conv_rate)]
     run.state.subset = refresh(run.state.subset, flipped, run.stats, run.entry.meta["threshold"],
                                run.setup.data.y_train, run.plan.size, run.cfg.seed + r,
-                               union=run.policy.reprobe == "union")
+                               union=run.policy.reprobe == "union", barred=run.selector.barred(run.stats))
     run.state.rounds[-1]["forwards"] += 2 * len(probed)  # the probe predicts its samples twice
 
 

@@ -35,7 +35,7 @@ def evaluate_pruned(run: Run, model, masks: Masks):
     network is evaluated once, for the round's record. The same (figures, budgets, evaluation)
     as ``train_round``."""
     apply_masks(model, masks)
-    curve = run.curve(1)
+    curve = run.curve(1, checks_only=True)
     return TrainStats(), 0, {**curve.finish(model, 0), "evaluated": curve.evaluated()}
 
 
@@ -51,8 +51,8 @@ def train_round(run: Run, model, masks: Masks, subset: torch.Tensor, r: int, pre
     epochs = run.plan.epochs_over(len(subset), len(run.initial))
     most = 1 + (pol.extend if run.plan.round_steps is not None else 0)
     # A rewound round trains a ticket from its rewind weights (full-data IMP's rounds are the LTH
-    # curves), so it keeps the curve's points. A fine-tuning round's network is no ticket (its
-    # ticket is retrained, with its own curve): it is evaluated at its checks only.
+    # curves), so it keeps the curve's points and is tested. A fine-tuning round's network is no
+    # ticket (its ticket is retrained, with its own curve): it is validated at its checks only.
     curve = run.curve(steps_for(epochs, len(subset), cfg.train.batch_size), checks_only=not pol.rewinds)
     while True:
         curve.offset = 0 if total is None else total.steps

@@ -74,23 +74,23 @@ class Run:
         self.state.save(self.ckpt, self.elapsed(), inflight)
 
     def take_resume(self, stage: str, r: int | None = None) -> Inflight | None:
-        """The interrupted training to continue, once, if it is this one: ``stage`` "round0",
-        "round" (a search round) or "retrain" (of round ``r``); None otherwise."""
+        """The interrupted training to continue, once, if it is this one: ``stage`` "round"
+        (a search round) or "retrain" (of round ``r``); None otherwise."""
         inflight = self.state.inflight
         if inflight is None:
             return None
-        where = ("retrain" if inflight.retraining is not None else "round" if inflight.round_masks is not None
-                 else "round0")
+        where = "retrain" if inflight.retraining is not None else "round"
         if where != stage or (stage == "retrain" and inflight.retraining != r):
             return None
         return self.state.take_inflight()
 
     def curve(self, total_steps: int, checks_only: bool = False) -> Curve:
         """The validation curve of a training of ``total_steps``; with ``checks_only`` a point
-        only where the caller records one (a fine-tuning round's budget checks) and at the end."""
+        only where the caller records one (a fine-tuning round's budget checks) and at the end,
+        and no test pass: that round's network is no ticket (its ticket is retrained and tested)."""
         tc = self.cfg.train
-        return Curve(self.t, total_steps, 0 if checks_only else tc.eval_every, tc.eval_test, tc.precision,
-                     self.setup.learned_mse)
+        return Curve(self.t, total_steps, 0 if checks_only else tc.eval_every, tc.eval_test and not checks_only,
+                     tc.precision, self.setup.learned_mse, final_test=not checks_only)
 
     def curve_cost(self, total_steps: int) -> int:
         """Samples the curve of a training of ``total_steps`` predicts (``prac.train.curve.cost``)."""

@@ -39,6 +39,7 @@ class SearchState:
     rounds: list[dict] = field(default_factory=list)
     retrained: dict[str, dict] = field(default_factory=dict)  # round -> its full-data retrain
     reused: bool = False                   # round 0 is the set's cached dense run
+    reference: dict | None = None          # ... or this architecture's dense reference: key, steps, forwards, seconds
     finetune_lr: float | None = None       # the fine-tuning rounds' peak lr (the policy's reach)
     round0_seconds: float = 0.0
     search_seconds: float = 0.0

@@ -143,10 +143,10 @@ def validate_run(run: Run, model) -> dict:
 
 
 def has_reference(run: Run) -> bool:
-    """Whether round 0 is a dense network a ticket can be called winning against: the set's
-    dense run of this architecture (the full split, ``train.epochs``), above chance. A round 0
-    trained on a subset for another architecture is no such reference: its verdict is unknown."""
-    if not run.state.reused:
+    """Whether round 0 is a dense network a ticket can be called winning against: a dense run
+    of this architecture on the full split for ``train.epochs`` (the set's, or the dense
+    reference), above chance; at chance, the verdict is unknown."""
+    if not (run.state.reused or run.state.reference):
         return False
     classes = run.setup.data.num_classes
     return run.setup.regression or run.state.rounds[0]["val_acc"] > 1 / classes + margin(1 / classes, 0, len(run.t["y_val"]))

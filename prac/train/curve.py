@@ -8,7 +8,8 @@ split (loss and accuracy; with ``test`` also test accuracy) and keeps a copy of 
 at the lowest validation loss so far. ``finish`` gives the run's final and early-stop
 figures; the test split is evaluated on the early-stop copy only once, at the end (or at
 every point with ``test``), so a curve costs about 20 validation passes and no pass over
-the training data.
+the training data. A curve with ``final_test=False`` never touches the test split (and keeps
+no weight copy): a fine-tuning round of the search, which decides on validation alone.
 
 Evaluation happens in ``on_step``, between optimizer steps: the loop's per-step work stays
 one modulo when no point is due.
@@ -69,8 +70,9 @@ class Curve:
     search round extended by the policy's extra budgets, sets it before each call)."""
 
     def __init__(self, t: dict, total_steps: int, every: int | None = None, test: bool = False,
-                 precision: str = "auto", learned_mse: float | None = None):
+                 precision: str = "auto", learned_mse: float | None = None, final_test: bool = True):
         self.t, self.every, self.test, self.precision = t, spacing(total_steps, every), test, precision
+        self.final_test = final_test or test
         self.learned_mse = learned_mse  # regression: the learned threshold (Setup.learned_mse)
         self.total = total_steps
         self.offset = 0
@@ -95,7 +97,8 @@ class Curve:
         self.points.append(point)
         if self.best is None or loss < self.best["val_loss"]:  # the first minimum, as the paper's "early stop"
             self.best = {"step": step, "val_loss": loss,
-                         "weights": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+                         "weights": {k: v.detach().clone() for k, v in model.state_dict().items()}
+                         if self.final_test and not self.test else None}
 
     @torch.no_grad()
     def finish(self, model, step: int) -> dict:
@@ -103,27 +106,34 @@ class Curve:
         validation loss and accuracy, the final test accuracy, and the early-stop step with
         the validation loss and test accuracy there. ``model`` keeps its final weights."""
         self.record(self.offset + step, model)  # a listener's stop ends between points
-        t, last, best = self.t, self.points[-1], self.best
-        final_test = last["test_acc"] if self.test else evaluate(model, t["x_test"], t["y_test"],
-                                                                 precision=self.precision, learned_mse=self.learned_mse)
-        if best["step"] == last["step"]:
-            stop_test = final_test
-        elif self.test:
-            stop_test = next(p["test_acc"] for p in self.points if p["step"] == best["step"])
-        else:  # the early-stop weights, evaluated once
-            final = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            model.load_state_dict(best["weights"])
-            stop_test = evaluate(model, t["x_test"], t["y_test"], precision=self.precision, learned_mse=self.learned_mse)
-            model.load_state_dict(final)
+        last, best = self.points[-1], self.best
+        final_test, stop_test = self.test_figures(model)
         return {"val_acc": last["val_acc"], "val_loss": last["val_loss"], "test_acc": final_test,
                 "early_stop_step": best["step"], "early_stop_val_loss": best["val_loss"],
                 "early_stop_test_acc": stop_test, "curve": [dict(p) for p in self.points]}
+
+    def test_figures(self, model) -> tuple[float | None, float | None]:
+        """Test accuracy at the end and at the early-stop point (None without ``final_test``)."""
+        t, last, best = self.t, self.points[-1], self.best
+        if not self.final_test:
+            return None, None
+        if self.test:
+            return last["test_acc"], next(p["test_acc"] for p in self.points if p["step"] == best["step"])
+        final_test = evaluate(model, t["x_test"], t["y_test"], precision=self.precision, learned_mse=self.learned_mse)
+        if best["step"] == last["step"]:
+            return final_test, final_test
+        final = {k: v.detach().clone() for k, v in model.state_dict().items()}  # the early-stop weights, evaluated once
+        model.load_state_dict(best["weights"])
+        stop_test = evaluate(model, t["x_test"], t["y_test"], precision=self.precision, learned_mse=self.learned_mse)
+        model.load_state_dict(final)
+        return final_test, stop_test
 
     def evaluated(self) -> int:
         """Samples predicted so far and by ``finish``: every point's validation pass (and test
         pass with ``test``), plus the test pass(es) at the end."""
         n_val, n_test = len(self.t["y_val"]), len(self.t["y_test"])
-        at_end = 0 if self.test else n_test * (1 + (self.best is not None and self.best["step"] != self.points[-1]["step"]))
+        at_end = 0 if self.test or not self.final_test else n_test * (
+            1 + (self.best is not None and self.best["step"] != self.points[-1]["step"]))
         return len(self.points) * (n_val + (n_test if self.test else 0)) + at_end
 
     def state_dict(self) -> dict:

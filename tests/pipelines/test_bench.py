@@ -3,7 +3,8 @@
 import dataclasses
 import json
 
-from prac.search import loop as search_stage
+from prac.search import rounds as search_stage
+from prac.train import dense as dense_stage
 from prac.search.policies import POLICIES
 from prac.search import validate as validate_stage
 from pipelines.bench import run_bench
@@ -43,7 +44,7 @@ def test_tiny_bench_writes_consistent_figures_and_resumes_from_cache(tmp_path, t
     assert "wall_ratio" in b and "iteration_savings_end_to_end" in b and "random_subset_gap_pp" in b
 
     # rerun: every piece is a cache hit, nothing trains
-    for module in (search_stage, validate_stage):
+    for module in (dense_stage, search_stage, validate_stage):
         monkeypatch.setattr(module, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
     again = run_bench("tickets", cfg, 2, tmp_path, None)
     assert again["methods"]["prac"]["rounds"] == s["methods"]["prac"]["rounds"]
@@ -72,18 +73,22 @@ def test_transfer_bench_reuses_the_source_set_and_amortises_its_build(tmp_path, 
     b = run_bench("tickets", target, 1, out, None, ("full", "prac"), None, source)
     t, ms = b["transfer"], b["methods"]
     assert t["source_model"] == "lenet_300_100" and ms["transfer"]["label"].startswith("PrAC IMP with lenet")
-    # the transferred run trained round 0 on the source's set and is charged the source's build
+    # the transferred run's round 0 is the target's dense reference (the dense run of the target's own
+    # set, built beside it: one computation, not trained twice), charged with the source's build
     [src] = [e for e in cache.entries(out) if e.meta["model"] == "lenet_300_100"]
     runs = {r.name: json.loads((r / "report.json").read_text()) for r in (out / "runs").iterdir()}
     [tr] = [r for r in runs.values() if r["prac_key"] == src.key and r["model"] == "mlp"]
     [own] = [r for r in runs.values() if r["prac_key"] == src.key and r["model"] == "lenet_300_100"]
-    assert not tr["dense_reused"] and tr["rounds"][0]["subset_size"] == tr["subset_size"] < tr["train_size"]
+    [tgt] = [e for e in cache.entries(out) if e.meta["model"] == "mlp"]
+    assert not tr["dense_reused"] and tr["rounds"][0]["subset_size"] == tr["train_size"] > tr["subset_size"]
+    assert tr["reference"]["key"] == tgt.key and not (out / "dense").exists()
+    assert tr["rounds"][0]["val_acc"] == tgt.meta["dense"]["val_acc"]
     assert tr["charged_steps"] == tr["steps_total"] + src.meta["dense"]["steps"] == ms["transfer"]["steps_total"]
     assert own["dense_reused"] and own["charged_steps"] == own["steps_total"]
     # amortised: the one build plus both searches' own steps, against both full-data IMPs
     uses = src.uses()
     assert sorted(u["model"] for u in uses) == ["lenet_300_100", "mlp"]
-    expect = 1 - (src.meta["dense"]["steps"] + own["own_steps"] + tr["own_steps"]) / (
+    expect = 1 - (src.meta["dense"]["steps"] + tgt.meta["dense"]["steps"] + own["own_steps"] + tr["own_steps"]) / (
         own["baseline_steps_total"] + tr["baseline_steps_total"])
     assert abs(tr["amortised"]["iteration_savings"] - expect) < 1e-12 and tr["amortised"]["runs"] == 2
     assert abs(t["amortised_savings"] - expect) < 1e-12
@@ -128,8 +133,10 @@ def test_the_account_counts_every_pass(tmp_path, tiny_overrides):
     assert last["samples"] == 0 and len(last["curve"]) == 1  # the last round's pruned network, evaluated once
     assert c["build"] == 3 * entry.meta["dense"]["samples"] + 2 * n + evaluated(entry.meta["dense"])
     # no probe after the last two rounds: no round trains on what it would find (the last round is not trained)
-    assert c["own"] == sum(3 * x["samples"] + evaluated(x) + probe * (x["round"] < last["round"] - 1)
-                           for x in trained[1:]) + evaluated(last)
+    # fine-tuning rounds are validated only: their networks are no tickets, and no test pass is made for them
+    assert all(x["test_acc"] is None and x["early_stop_test_acc"] is None for x in r["rounds"][1:])
+    assert c["own"] == sum(3 * x["samples"] + len(x["curve"]) * n_val + probe * (x["round"] < last["round"] - 1)
+                           for x in trained[1:]) + n_val
     assert c["charged"] == c["build"] + c["own"]
     full_round = steps_for(cfg.train.epochs, n, cfg.train.batch_size)
     assert c["baseline"] == len(r["rounds"]) * (3 * cfg.train.epochs * n + len(points(full_round, None)) * n_val + n_test)

@@ -163,15 +163,6 @@ def test_the_finetune_policys_savings_fall_within_what_its_budgets_allow(built, 
     assert fixed["steps_total"] == exact and fixed["iteration_savings"] == pytest.approx(1 - exact / baseline, abs=1e-12)
 
 
-def test_reuse_for_another_architecture_trains_round_0_on_the_subset(built):
-    cfg, entry, root = built
-    other = load_config(None, ["train.epochs=4", "prune.rounds=1", "dataset.train_limit=600",
-                               "model.name=mlp", "model.widths=[32]"])
-    r = search(other, entry, root)
-    assert r["source_model"] == "lenet_300_100" and r["model"] == "mlp"
-    assert r["rounds"][0]["subset_size"] == r["subset_size"] < 600
-
-
 def controlled_flips(monkeypatch, n, fraction, pick):
     """The flip probe patched: round r's probe flips ``pick(r, probed)`` of the samples it
     predicts (``probed_samples``), given as training-split indices. Returns the flips by round."""
