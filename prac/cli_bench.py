@@ -23,13 +23,15 @@ def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP
                                                          "random_subset,synflow; writes DIR/planted.json; lth: the "
                                                          "lottery ticket experiments (early-stop step and accuracy of "
                                                          "iterative, oneshot, reinit, random_prune and prac tickets); "
-                                                         "writes DIR/lth.json."),
+                                                         "writes DIR/lth.json; profile: where one search's wall "
+                                                         "goes (training, evaluations, probe, masks, checkpoints), "
+                                                         "writes DIR/profile.md."),
               config: Optional[Path] = ConfigOpt, set_: Optional[List[str]] = SetOpt,
               seeds: int = typer.Option(1, "--seeds", min=1, help="Seeds to average over (seed .. seed+K-1)."),
               methods: Optional[str] = typer.Option(None, "--methods",
                                                     help="Comma-separated subset of: full, prac, random, matched, "
                                                          "reinit (the default: these five), and the selectors "
-                                                         "forgetting and ccs; for planted: oracle, random, "
+                                                         "forgetting, el2n and ccs; for planted: oracle, random, "
                                                          "shuffled, oneshot, imp, prac, random_subset, synflow; for "
                                                          "lth: iterative, oneshot, reinit, random_prune, prac."),
               task: str = typer.Option("circle", "--task", help="planted: circle, helix, relu or all (helix and "
@@ -48,8 +50,8 @@ def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP
 
     Data-parallel: `torchrun --nproc_per_node=K -m prac bench ...` (gloo on CPU, NCCL on GPU;
     train.batch_size is the global batch). bench speed measures one process and refuses torchrun."""
-    if what not in ("tickets", "transfer", "speed", "planted", "lth"):
-        raise PracError(f"unknown benchmark '{what}'; use tickets, transfer, speed, planted or lth")
+    if what not in ("tickets", "transfer", "speed", "planted", "lth", "profile"):
+        raise PracError(f"unknown benchmark '{what}'; use tickets, transfer, speed, planted, lth or profile")
     source, cfg, config = None, None, config_path(config)
     if what == "transfer":  # a config error answers before torch is imported
         if config is None:
@@ -68,7 +70,20 @@ def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP
         with progress_bars(not quiet) as bars:
             run_planted(tasks, dens, chosen, seeds, out or Path("artifacts/planted"), bars)
         return
-    from pipelines.bench import DEFAULT_METHODS, run_bench
+    from pipelines.bench import DEFAULT_METHODS, run_bench, shared_root
+
+    if what == "profile":
+        import shlex
+        import sys
+
+        from pipelines import profile
+
+        root, report_dir = shared_root(out, "profile")
+        with progress_bars(not quiet) as bars:
+            result = profile.run_profile(cfg, root, bars)
+        profile.write(report_dir, result, "prac " + shlex.join(sys.argv[1:]))
+        print(f"bench profile: {report_dir}/profile.md")
+        return
     from pipelines.lth import METHODS as LTH, run_lth
 
     with progress_bars(not quiet) as bars:
