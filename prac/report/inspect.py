@@ -36,6 +36,14 @@ def cache_table(out) -> None:
         table.add_row(e.key[:16], m["dataset"], m["model"], f"{m['prac_size']:,}", f"{100 * m['prac_fraction']:.1f} %",
                       str(m["threshold"]), m["created"], _disk_size(e.path))
     out_console.print(table)
+    references = cache.entries(out, paths.dense_root(out))
+    if references:  # the dense networks of architectures a set was reused for (prac.search.reference)
+        table = Table("dense reference", "dataset", "model", "steps", "val", "test", "created", "disk")
+        for e in references:
+            m, d = e.meta, e.meta["dense"]
+            table.add_row(e.key[:16], m["dataset"], m["model"], f"{d['steps']:,}", f"{100 * d['val_acc']:.2f} %",
+                          f"{100 * d['test_acc']:.2f} %", m["created"], _disk_size(e.path))
+        out_console.print(table)
 
 
 def show_entry(entry: cache.Entry) -> None:
@@ -58,7 +66,7 @@ def show_entry(entry: cache.Entry) -> None:
     if uses:
         a = amortised_savings(d["steps"], uses)
         out_console.print(f"  reused by {a['runs']} ticket searches ({', '.join(a['models'])}): {a['steps']:,} steps "
-                          f"with the build counted once, against {a['baseline_steps']:,} for full-data IMP; "
+                          f"with the build and each dense reference counted once, against {a['baseline_steps']:,} for full-data IMP; "
                           f"amortised savings {100 * a['iteration_savings']:.1f} %")
     out_console.print("  config: " + json.dumps(m["config"], sort_keys=True))
 

@@ -111,8 +111,9 @@ def load(path: Path) -> Entry:
     return Entry(path, meta)
 
 
-def entries(out) -> list[Entry]:
-    base = paths.prac_root(out)
+def entries(out, base: Path | None = None) -> list[Entry]:
+    """The entries under ``base`` (default: the PrAC sets, ``<out>/prac``), oldest first."""
+    base = paths.prac_root(out) if base is None else base
     if not base.is_dir():
         return []
     found = []

@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 
 from prac.config.load import load_config
+from prac.report.inspect import cache_table
 from prac.select import cache
 from prac.store import unpack
 from prac.train.loop import steps_for
@@ -15,7 +16,7 @@ from prac.setup import from_config
 
 
 def test_a_set_reused_for_another_architecture_is_judged_against_that_architectures_dense_network(
-        built, tiny_overrides):
+        built, tiny_overrides, capsys):
     """Reused for an MLP, LeNet's set used to give round 0 a few steps on the subset and call
     the ticket winning against that barely trained network; now round 0 is the MLP trained
     dense on the full split for train.epochs, cached once, charged, and the verdict is real."""
@@ -39,6 +40,8 @@ def test_a_set_reused_for_another_architecture_is_judged_against_that_architectu
     second = run_search(from_config(again), entry, root)
     assert second["reference"] == ref and second["round0_seconds"] == ref["seconds"]
     assert "dense reference" in (Path(report["run_dir"]) / "report.md").read_text()
+    cache_table(root)  # `prac cache ls` lists it beside the sets
+    assert ref["key"][:16] in capsys.readouterr().out
 
 
 def test_a_dense_network_at_chance_never_makes_a_winning_ticket(tmp_path, tiny_overrides):
