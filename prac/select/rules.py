@@ -78,21 +78,37 @@ def _balanced(pool: torch.Tensor, labels: torch.Tensor, size: int, g: torch.Gene
     """``size`` samples of ``pool``, as equal per class as the pool allows (counting
     ``already`` chosen samples per class), each class's share picked by ``draw(pool_c, k)``."""
     classes = int(labels.max()) + 1
-    have = torch.zeros(classes, dtype=torch.long) if already is None else already.clone()
-    by_class = [pool[labels[pool] == c] for c in range(classes)]
-    take = torch.zeros(classes, dtype=torch.long)
-    left = size
-    while left > 0:  # water-filling: raise the emptiest classes first, within what each pool holds
-        open_ = [c for c in range(classes) if take[c] < len(by_class[c])]
-        if not open_:
-            break
-        level = min(int(have[c] + take[c]) for c in open_)
-        for c in open_:
-            if left and have[c] + take[c] == level:
-                take[c] += 1
-                left -= 1
-    picked = [draw(by_class[c], int(take[c])) for c in range(classes) if take[c] > 0]
+    have = [0] * classes if already is None else already.tolist()
+    order = torch.argsort(labels[pool], stable=True)  # one sort, not a mask per class
+    counts = torch.bincount(labels[pool], minlength=classes).tolist()
+    by_class = list(torch.split(pool[order], counts))
+    take = water_fill(have, counts, size)
+    picked = [draw(by_class[c], take[c]) for c in range(classes) if take[c] > 0]
     return torch.cat(picked).sort().values if picked else torch.zeros(0, dtype=torch.long)
+
+
+def water_fill(have: list[int], room: list[int], size: int) -> list[int]:
+    """How many of ``size`` places each class gets when the emptiest classes (``have``
+    already) are raised first, one place at a time in class order, each by at most ``room``:
+    the level ``L`` every class is filled to (``min(room, max(0, L - have))``), found by
+    bisection, and the places left below the next level given in class order. Closed form
+    of the one-by-one sweep (a Python step per place: a second a round on Fashion-MNIST)."""
+    def filled(level: int) -> int:
+        return sum(min(r, max(0, level - h)) for h, r in zip(have, room))
+
+    lo, hi = 0, max((h + r for h, r in zip(have, room)), default=0)  # filled(lo) <= size, lo maximal
+    if filled(hi) <= size:
+        lo = hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if filled(mid) <= size else (lo, mid)
+    take = [min(r, max(0, lo - h)) for h, r in zip(have, room)]
+    left = size - sum(take)
+    for c, (h, r) in enumerate(zip(have, room)):  # the classes at the level with room left, in class order
+        if left and h + take[c] == lo and take[c] < r:
+            take[c] += 1
+            left -= 1
+    return take
 
 
 def _stratified(pool: torch.Tensor, score: torch.Tensor, k: int, bins: int, g: torch.Generator) -> torch.Tensor:

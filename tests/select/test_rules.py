@@ -112,3 +112,32 @@ def test_budget_subset_treats_regression_targets_as_one_class():
     many = budget_subset(torch.arange(100), torch.arange(100).float(), y, 20, seed=0)
     assert len(many) == 20 and torch.bincount((many // 10)).tolist() == [2] * 10   # strata of the score
     assert class_counts(y, 1) == [100] and class_counts(torch.tensor([0, 2, 2]), 3) == [1, 0, 2]
+
+
+def _sweep(have, room, size):
+    """The one-by-one water-filling that ``water_fill`` replaces: raise the emptiest classes
+    with room left by one place each, in class order, until ``size`` places are given."""
+    take, left = [0] * len(have), size
+    while left > 0:
+        open_ = [c for c in range(len(have)) if take[c] < room[c]]
+        if not open_:
+            break
+        level = min(have[c] + take[c] for c in open_)
+        for c in open_:
+            if left and have[c] + take[c] == level:
+                take[c] += 1
+                left -= 1
+    return take
+
+
+def test_water_fill_gives_each_class_what_the_one_by_one_sweep_gives():
+    from prac.select.rules import water_fill
+
+    g = torch.Generator().manual_seed(0)
+    for _ in range(300):
+        k = int(torch.randint(1, 12, (1,), generator=g))
+        have = torch.randint(0, 6, (k,), generator=g).tolist()
+        room = torch.randint(0, 40, (k,), generator=g).tolist()
+        size = int(torch.randint(0, sum(room) + 5, (1,), generator=g))
+        assert water_fill(have, room, size) == _sweep(have, room, size), (have, room, size)
+    assert water_fill([0, 0, 3], [5, 1, 5], 6) == [4, 1, 1]    # class 1 is full at 1; class 2 joins at level 3
