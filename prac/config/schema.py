@@ -136,7 +136,7 @@ class TrainConfig:
 
 DEFAULT_RATE = 0.2  # the LTH paper's 20 % of the remaining weights per round
 SEARCHES = ("finetune", "rewind", "imp")  # prune.search: the policies of prac.search.policies
-SELECTORS = ("prac", "random", "full", "forgetting", "el2n", "ccs")  # select.method: prac.select.selectors.SELECTORS (a test ties them)
+SELECTORS = ("prac", "random", "full", "forgetting", "el2n", "ccs", "prac_learnable")  # select.method: prac.select.selectors.SELECTORS (a test ties them)
 
 
 @dataclass(frozen=True)
@@ -222,8 +222,8 @@ class PruneConfig:
 class SelectConfig:
     method: str = key("prac", "which samples the search trains on: prac (the PrAC set, and a class-balanced budget "
                               "around it), random (a random subset of the same size), full (every sample), "
-                              "forgetting (without the flip probe), el2n (largest early error norm) or ccs "
-                              "(coverage-centric)",
+                              "forgetting (without the flip probe), el2n (largest early error norm), ccs "
+                              "(coverage-centric) or prac_learnable (the PrAC set without never-learned samples)",
                       "search")
     threshold: int = key(0, "hard-to-memorize: forgetting events > threshold (or never learned)", "set")
     learned_mse: float | None = key(None, "regression (float targets) only: a sample is learned while its squared "

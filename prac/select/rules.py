@@ -29,9 +29,9 @@ def looks_mislabelled(stats: dict) -> torch.Tensor:
     return stats["other_prob"] >= CONFIDENT
 
 
-def disagreed(stats: dict) -> torch.Tensor:
-    """The samples the trained dense network assigns to another class than their label."""
-    return stats["other_prob"] > stats["label_prob"]
+def never_learned(stats: dict) -> torch.Tensor:
+    """The samples the dense run never classified right (under label noise, mostly mislabelled)."""
+    return stats["never_learned"].bool()
 
 
 def random_indices(num_samples: int, size: int, seed: int) -> torch.Tensor:

@@ -14,7 +14,7 @@ from typing import Callable
 
 import torch
 
-from prac.select.rules import budget_subset, hardness, random_indices
+from prac.select.rules import budget_subset, hardness, never_learned, random_indices
 
 
 def hard_to_memorize(stats: dict, threshold: int) -> torch.Tensor:
@@ -97,7 +97,10 @@ def _ccs(stats: dict, labels: torch.Tensor, size: int | None, seed: int, thresho
 
 SELECTORS: dict[str, Selector] = {s.name: s for s in (
     Selector("prac", prac_pick(), True), Selector("random", _random, False), Selector("full", _full, False),
-    Selector("forgetting", _forgetting, False), Selector("el2n", _el2n, False), Selector("ccs", _ccs, False))}
+    Selector("forgetting", _forgetting, False), Selector("el2n", _el2n, False), Selector("ccs", _ccs, False),
+    # the PrAC rule for noisy labels (docs/selection.md): a sample the dense run never learned is,
+    # under label noise, mostly a mislabelled one; it is kept out of the set and the budget's fill
+    Selector("prac_learnable", prac_pick(never_learned), True, never_learned))}
 
 
 def selector(name: str) -> Selector:
