@@ -38,7 +38,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from prac.setup import from_config
 from prac.config.schema import Config
 from prac.data.dataset import Pixels, batch
-from prac.train.loop import augment, train
+from prac.train.augment import augment
+from prac.train.loop import train
 from prac.train.optim import make_optimizer
 from prac.train.fastpath import amp_dtype, autocast, wants_channels_last
 from prac.export import CSRLinear, sparse_linear_model, write_export

@@ -132,11 +132,7 @@ def round_zero(run: Run, model) -> None:
     if same_architecture(run.setup, run.entry.meta):
         start_from(run, run.entry)
     else:
-        reference = dense_reference(run.setup, run.rdir.parent.parent, run.progress)  # <root>/runs/<run>
-        start_from(run, reference)
-        d = reference.meta["dense"]
-        run.state.reference = {"key": reference.key, "steps": d["steps"], "forwards": d["forwards"],
-                               "seconds": d["seconds"]}
+        start_from(run, dense_reference(run.setup, run.rdir.parent.parent, run.progress))  # <root>/runs/<run>
     state = run.state
     state.done, state.masks, state.subset = 0, full_masks(model), run.initial
     tc = run.cfg.train
@@ -150,10 +146,13 @@ def round_zero(run: Run, model) -> None:
 
 def start_from(run: Run, dense: cache.Entry) -> None:
     """Round 0 is a cached dense run of this network, seed and training (a set's build, or a
-    dense reference): its init, rewind and trained weights and its figures."""
+    dense reference, whose cost the run is charged): its init, rewind and trained weights and
+    its figures."""
     weights, d, state = dense.dense(), dense.meta["dense"], run.state
     state.init, state.rewind, state.model = (unpack(weights, g) for g in ("init", "rewind", "trained"))
-    state.reused, state.round0_seconds = dense is run.entry, 0.0 if dense is run.entry else d["seconds"]
+    state.reused = dense is run.entry
+    state.reference = None if state.reused else {k: d[k] for k in ("steps", "forwards", "seconds")} | {"key": dense.key}
+    state.round0_seconds = 0.0 if state.reused else d["seconds"]
     state.rounds = [{"round": 0, "density": 1.0, "steps": d["steps"], "samples": d["samples"],
                      "forwards": d["forwards"], "val_acc": d["val_acc"], "test_acc": d["test_acc"],
                      **{k: d.get(k) for k in EARLY_STOP}, "curve": d.get("curve", []), "subset_size": run.plan.n}]

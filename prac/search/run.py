@@ -40,14 +40,14 @@ class Plan:
         steps = max(1, round(cfg.prune.search_budget * full)) if pol.budget else None
         return cls(n, b, full, steps, None if steps is None else steps * b, cfg.train.epochs)
 
-    def epochs_over(self, pool: int, initial: int, base: float | None = None) -> float:
+    def epochs_over(self, pool: int, initial: int) -> float:
         """Epochs over a pool of ``pool`` samples that spend one round: a budget's steps, or
-        ``base x |S0| / N`` epochs over the initial subset's |S0| samples (dynamic iterations).
-        A reprobed pool changes which samples a round trains on, not how many steps it takes,
-        so the PrAC search and its random control spend the same steps."""
-        if self.round_steps is not None and base is None:
+        ``train.epochs x |S0| / N`` epochs over the initial subset's |S0| samples (dynamic
+        iterations). A reprobed pool changes which samples a round trains on, not how many
+        steps it takes, so the PrAC search and its random control spend the same steps."""
+        if self.round_steps is not None:
             return self.round_steps / math.ceil(pool / self.batch)
-        steps = steps_for((base or self.epochs) * initial / self.n, initial, self.batch)
+        steps = steps_for(self.epochs * initial / self.n, initial, self.batch)
         return steps / math.ceil(pool / self.batch)
 
 

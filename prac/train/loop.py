@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from prac.train import distributed
+from prac.train.augment import augment
 from prac.train.checkpoint import rng_state, set_rng_state
 from prac.config.schema import TrainConfig
 from prac.data.dataset import Pixels, batch
@@ -85,26 +86,6 @@ def forwards(train_samples: int, predicted: int = 0) -> int:
 def steps_for(epochs: float, subset_size: int, batch_size: int) -> int:
     """Optimizer steps of ``epochs`` passes over ``subset_size`` samples (last batch kept)."""
     return max(1, round(epochs * math.ceil(subset_size / batch_size)))
-
-
-def augment(x: torch.Tensor, gen: torch.Generator, total: int | None = None) -> torch.Tensor:
-    """Random crop with 4-pixel zero padding and horizontal flip, batched on the device.
-
-    Random numbers come from a CPU generator of their own (separate from data order), so
-    a run is reproducible whatever the device. Under data parallelism ``x`` is this rank's
-    strided share of a global batch of ``total`` rows: the whole batch's random numbers are
-    drawn and the share's kept, so each sample is augmented as in one process."""
-    n, c, h, w = x.shape
-    dev = x.device
-    total, part = n if total is None else total, slice(distributed.rank(), None, distributed.world_size())
-    flip = to_device((torch.rand(total, generator=gen) < 0.5)[part], dev)
-    x = torch.where(flip[:, None, None, None], x.flip(3), x)
-    padded = F.pad(x, (4, 4, 4, 4))
-    dy, dx = to_device(torch.randint(0, 9, (2, total), generator=gen)[:, part], dev)
-    rows = dy[:, None] + torch.arange(h, device=dev)            # n×h
-    cols = dx[:, None] + torch.arange(w, device=dev)            # n×w
-    out = padded.gather(2, rows[:, None, :, None].expand(n, c, h, padded.shape[3]))
-    return out.gather(3, cols[:, None, None, :].expand(n, c, h, w))
 
 
 ARGMAX_ROWS = 8192  # logits kept before their argmax is taken (memory: rows x classes)

@@ -15,7 +15,7 @@ from prac.setup import from_config
 from prac.select import cache
 from prac.train import distributed
 from prac.config.load import load_config
-from prac.train.loop import augment
+from prac.train.augment import augment
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = ["train.epochs=3", "dataset.train_limit=400"]

@@ -4,7 +4,8 @@ import torch
 from torch import nn
 
 from prac.config.schema import TrainConfig
-from prac.train.loop import augment, steps_for, train
+from prac.train.augment import augment
+from prac.train.loop import steps_for, train
 from prac.train.optim import lr_factor
 
 
