@@ -9,8 +9,9 @@
    cached (``prac.search.reference``), its steps charged to the run;
 2. the search rounds (``search_rounds``): each prunes (the policy's criterion), rewinds or
    keeps the trained weights (``prac.search.policies``), trains on the subset the selector
-   chose (``prac.search.rounds``), is evaluated on the full validation and test splits, and
-   lets the flip probe refresh the PrAC set;
+   chose (``prac.search.rounds``; not while pruning the dense network is nearly free:
+   ``one_shot``), is evaluated on the full validation split (a rewound round, a ticket, on
+   test too), and lets the flip probe refresh the PrAC set;
 3. validation (``prac.search.validate``): the chosen ticket (mask + rewind weights) is
    retrained on the full training split and tested;
 4. the account (``prac.search.account``): steps and savings against full-data IMP.
@@ -168,12 +169,9 @@ def search_rounds(run: Run, model) -> None:
         t0 = time.perf_counter()
         masks = next_masks(run, model, rewind)
         last = r == p.n_rounds or (p.target_density is not None and density(masks) <= p.target_density)
-        if last and not run.policy.trains_last:
-            st, budgets, evaluation = evaluate_pruned(run, model, masks)
-        else:
-            st, budgets, evaluation = train_round(run, model, masks, state.subset, r, state.rounds[-1]["val_acc"])
-        record_round(run, r, masks, st, budgets, evaluation)
-        if run.probes and not last and (run.policy.trains_last or r + 1 < p.n_rounds):  # a set the next round uses
+        st, budgets, evaluation = play_round(run, model, masks, r, last)
+        record_round(run, r, masks, st, budgets, evaluation, last)
+        if run.probes and budgets and not last and (run.policy.trains_last or r + 1 < p.n_rounds):  # a set the next round uses
             reprobe(run, model, masks, r)
         state.done, state.masks, state.model, state.search_done = r, masks, state_of(model), last
         state.search_seconds += time.perf_counter() - t0
@@ -183,6 +181,46 @@ def search_rounds(run: Run, model) -> None:
     state.search_done = True
     if distributed.is_main():
         save_tensors(run.rdir / HISTORY, state.history)
+
+
+def play_round(run: Run, model, masks: Masks, r: int, last: bool):
+    """Round ``r``'s training on the subset (``train_round``), or none: the last round of a
+    policy whose last round does not train, or a one-shot round (``one_shot``), is only
+    evaluated as pruned. The same (figures, budgets, evaluation) either way."""
+    if last and not run.policy.trains_last:
+        return evaluate_pruned(run, model, masks)
+    pruned, checked = one_shot(run, model, masks)
+    if pruned is not None:
+        return pruned
+    st, budgets, evaluation = train_round(run, model, masks, run.state.subset, r, last_trained_val(run.state.rounds))
+    evaluation["evaluated"] += checked  # the one-shot check that sent it training
+    return st, budgets, evaluation
+
+
+def one_shot(run: Run, model, masks: Masks):
+    """(round's figures if it stays one-shot, else None; the predictions its check cost).
+
+    While the policy's ``oneshot_drop`` is set and no round has trained yet, the network is
+    the dense one: the round evaluates it pruned, and stays untrained if that costs the
+    dense network's validation accuracy at most ``oneshot_drop`` points. There the dense
+    solution holds, and its one-shot masks make tickets as good as fine-tuned ones (better
+    in the middle of Fashion-MNIST's path); from the first round that costs more, every
+    round trains (docs/recipe.md). A round killed in its training (in flight) was sent there
+    by this check: it trains on, and the check's validation pass stays in its account."""
+    if run.policy.oneshot_drop is None or any(x["steps"] for x in run.state.rounds[1:]):
+        return None, 0
+    if run.state.inflight is not None:
+        return None, len(run.t["y_val"])
+    st, budgets, evaluation = evaluate_pruned(run, model, masks)
+    if evaluation["val_acc"] >= run.state.rounds[0]["val_acc"] - run.policy.oneshot_drop / 100:
+        return (st, budgets, evaluation), 0
+    return None, evaluation["evaluated"]
+
+
+def last_trained_val(rounds: list[dict]) -> float:
+    """The validation accuracy a round's training is held to: that of the latest round that
+    trained (round 0, the dense network, at least), not of a one-shot round's pruned network."""
+    return next(x["val_acc"] for x in reversed(rounds) if x["round"] == 0 or x["steps"] > 0)
 
 
 def next_masks(run: Run, model, rewind: dict) -> Masks:
@@ -199,7 +237,7 @@ def next_masks(run: Run, model, rewind: dict) -> Masks:
     return masks
 
 
-def record_round(run: Run, r: int, masks: Masks, st, budgets: int, evaluation: dict) -> None:
+def record_round(run: Run, r: int, masks: Masks, st, budgets: int, evaluation: dict, last: bool) -> None:
     """Add round ``r`` to the run's rounds and mask history, and say how it went."""
     state = run.state
     evaluated = evaluation.pop("evaluated")
@@ -210,8 +248,8 @@ def record_round(run: Run, r: int, masks: Masks, st, budgets: int, evaluation: d
     x = state.rounds[-1]
     accuracy = f"val {100 * x['val_acc']:.2f} %" + ("" if x["test_acc"] is None else f", test {100 * x['test_acc']:.2f} %")
     if budgets == 0:
-        say(f"round {r}: {100 * x['density']:.2f} % of weights, pruned and not trained (its mask is the ticket, "
-            f"retrained below): {accuracy} as pruned")
+        why = "its mask is the ticket, retrained below" if last else "one-shot from the dense network"
+        say(f"round {r}: {100 * x['density']:.2f} % of weights, pruned and not trained ({why}): {accuracy} as pruned")
     else:
         say(f"round {r}: {100 * x['density']:.2f} % of weights, {accuracy}, {st.steps:,} steps on "
             f"{len(state.subset):,} samples" + (f" ({budgets} budgets)" if budgets > 1 else ""))

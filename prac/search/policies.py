@@ -3,13 +3,16 @@ registry of typed settings, as OpenLTH gives each pruning strategy its own hyper
 a policy's settings are not config keys, so options of one never appear as keys of another,
 and an ablation is a new entry here, not a new knob in the loop.
 
-    finetune   the shipped recipe: every round keeps the trained weights, prunes by magnitude
-               among same-sign weights and trains a step budget (``prune.search_budget`` of
-               a full round) on a class-balanced budget around the PrAC set, up to 3 more
-               budgets while validation falls short and still rises, with a small weight
-               decay and an lr that lets one budget reach 4x the dense run's mean move
-               (docs/trust.md measured each of these); the flip probe refreshes the set
-               every round on a random half of the split.
+    finetune   the shipped recipe: every round keeps the trained weights and prunes by
+               magnitude among same-sign weights. While pruning the dense network costs
+               its validation accuracy at most 3 points, a round trains nothing (one-shot
+               masks of the dense weights, docs/recipe.md); from the first round that costs
+               more, every round trains a step budget (``prune.search_budget`` of a full
+               round) on a class-balanced budget around the PrAC set, up to 3 more budgets
+               while validation falls short and still rises, with a small weight decay and
+               an lr that lets one budget reach 4x the dense run's mean move (docs/trust.md
+               measured each of these); the flip probe refreshes the set after every trained
+               round on a random half of the split.
     rewind     the PrAC paper's search: every round rewinds and retrains on the whole set
                for train.epochs x |set| / N epochs (dynamic iterations) by magnitude, the
                probe's flips added to the set every round (union).
@@ -35,6 +38,7 @@ class Policy:
     reprobe: str = "none"       # none | union | refresh: how the flip probe refines the PrAC set each round
     probe_fraction: float = 1.0  # the share of the split each round's probe predicts
     full_data: bool = False     # every round trains on the full split, whatever select.method says
+    oneshot_drop: float | None = None  # pp: rounds train nothing while pruning the dense network costs less
 
     @property
     def trains_last(self) -> bool:
@@ -45,7 +49,7 @@ class Policy:
 
 POLICIES: dict[str, Policy] = {p.name: p for p in (
     Policy("finetune", rewinds=False, criterion="same_sign", budget=True, extend=3, plateau=True,
-           weight_decay=0.003, reach=4.0, reprobe="refresh", probe_fraction=0.5),
+           weight_decay=0.003, reach=4.0, reprobe="refresh", probe_fraction=0.5, oneshot_drop=3.0),
     Policy("rewind", rewinds=True, criterion="magnitude", budget=False, reprobe="union"),
     Policy("imp", rewinds=True, criterion="magnitude", budget=False, full_data=True),
 )}

@@ -3,6 +3,8 @@
 import dataclasses
 import json
 
+import pytest
+
 from prac.search import rounds as search_stage
 from prac.train import dense as dense_stage
 from prac.search.policies import POLICIES
@@ -108,13 +110,21 @@ def test_one_ticket_gets_one_accuracy_in_find_ticket_and_in_bench(tmp_path, tiny
     assert last["round"] == run["ticket"]["round"] and last["test_acc"] == run["ticket_test_acc"]
 
 
-def test_the_account_counts_every_pass(tmp_path, tiny_overrides):
+@pytest.mark.parametrize("one_shot", [False, True])
+def test_the_account_counts_every_pass(tmp_path, tiny_overrides, monkeypatch, one_shot):
+    """Every forward pass is charged: the build's, each trained round's training, budget
+    checks and flip probes, and each untrained round's one validation pass (the last one, and
+    the one-shot rounds, whose check costs one pass more to the round it sends training).
+    Without one-shot rounds every round but the last trains; with them (the shipped policy)
+    the tiny run prunes its dense network for free."""
     from prac.select.build import build_set
     from prac.train.curve import points
     from prac.train.loop import steps_for
     from prac.search.loop import run_search
     from prac.setup import from_config
 
+    if not one_shot:
+        monkeypatch.setitem(POLICIES, "finetune", dataclasses.replace(POLICIES["finetune"], oneshot_drop=None))
     cfg = load_config(None, tiny_overrides)
     entry = build_set(from_config(cfg), tmp_path)
     r = run_search(from_config(cfg), entry, tmp_path)
@@ -127,16 +137,20 @@ def test_the_account_counts_every_pass(tmp_path, tiny_overrides):
     c = r["compute"]
     probe = 2 * round(POLICIES["finetune"].probe_fraction * n)  # the refreshed flip probe predicts its share twice
     assert probe < 2 * n
-    trained, last = r["rounds"][:-1], r["rounds"][-1]
-    # a fine-tuning round is evaluated at its budget checks only, not at the curve's 20 points
-    assert all(len(x["curve"]) == x["chunks"] >= 1 for x in trained[1:])
-    assert last["samples"] == 0 and len(last["curve"]) == 1  # the last round's pruned network, evaluated once
+    rounds, last = r["rounds"][1:-1], r["rounds"][-1]
+    trained = [x for x in rounds if x["samples"]]
+    assert (len(trained) < len(rounds)) == one_shot and [x["samples"] > 0 for x in rounds] == sorted(x["samples"] > 0 for x in rounds)
+    # a fine-tuning round is evaluated at its budget checks only, not at the curve's 20 points;
+    # an untrained round (one-shot, or the last) once, as pruned
+    assert all(len(x["curve"]) == x["chunks"] >= 1 for x in trained)
+    assert all(x["samples"] == x["chunks"] == 0 and len(x["curve"]) == 1 for x in [*rounds[:len(rounds) - len(trained)], last])
     assert c["build"] == 3 * entry.meta["dense"]["samples"] + 2 * n + evaluated(entry.meta["dense"])
     # no probe after the last two rounds: no round trains on what it would find (the last round is not trained)
     # fine-tuning rounds are validated only: their networks are no tickets, and no test pass is made for them
     assert all(x["test_acc"] is None and x["early_stop_test_acc"] is None for x in r["rounds"][1:])
+    checked = n_val if one_shot and trained else 0  # the check that sent the first trained round training
     assert c["own"] == sum(3 * x["samples"] + len(x["curve"]) * n_val + probe * (x["round"] < last["round"] - 1)
-                           for x in trained[1:]) + n_val
+                           for x in trained) + n_val * (len(rounds) - len(trained)) + checked + n_val
     assert c["charged"] == c["build"] + c["own"]
     full_round = steps_for(cfg.train.epochs, n, cfg.train.batch_size)
     assert c["baseline"] == len(r["rounds"]) * (3 * cfg.train.epochs * n + len(points(full_round, None)) * n_val + n_test)

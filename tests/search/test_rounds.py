@@ -21,7 +21,9 @@ BUDGET = round(0.1 * 4 * 19)  # prune.search_budget=0.1 of a 4-epoch round of 19
 
 def finetune(monkeypatch, **changes):
     """The finetune policy with other extension settings (not config keys: a run under them
-    has the same name, so give it its own artifact root)."""
+    has the same name, so give it its own artifact root), and no one-shot rounds: patched
+    validation would make every round one-shot, and these tests are about trained rounds."""
+    changes = {"oneshot_drop": None, **changes}
     monkeypatch.setitem(POLICIES, "finetune", dataclasses.replace(POLICIES["finetune"], **changes))
 
 

@@ -134,8 +134,8 @@ def test_full_data_imp_trains_every_round_on_the_full_split_for_train_epochs_and
 def test_the_finetune_policys_savings_fall_within_what_its_budgets_allow(built, tmp_path, monkeypatch):
     """The recipe's step account, bounded from the config alone: round 0 is the set's dense
     run (one full round); each of the rounds 1..R-1 spends 1 to 1 + extend budgets of
-    search_budget x a full round; the last round is pruned, not trained; full-data IMP
-    spends R + 1 full rounds."""
+    search_budget x a full round, or none while it is one-shot (a prefix of the rounds); the
+    last round is pruned, not trained; full-data IMP spends R + 1 full rounds."""
     cfg, entry, root = built
     rounds, budget = 4, 0.1
     over = TINY + [f"prune.rounds={rounds}", f"prune.search_budget={budget}"]
@@ -146,18 +146,26 @@ def test_the_finetune_policys_savings_fall_within_what_its_budgets_allow(built, 
     extend = POLICIES["finetune"].extend
     assert (full, steps, extend) == (76, 8, 3)
     baseline = (rounds + 1) * full
-    least, most = full + (rounds - 1) * steps, full + (rounds - 1) * (1 + extend) * steps
-    r = search(c, entry, root)
-    assert r["baseline_steps_total"] == baseline
-    assert least <= r["steps_total"] <= most and least <= r["charged_steps"] <= most
-    assert 1 - most / baseline - 1e-12 <= r["iteration_savings"] <= 1 - least / baseline + 1e-12
-    assert r["iteration_savings"] >= 1 - most / baseline - 1e-12 > 0.3                # the recipe does save
-    for x in r["rounds"][1:-1]:
-        assert x["steps"] in [k * steps for k in range(1, 2 + extend)] and not x["rewound"]
-    assert r["rounds"][-1]["steps"] == 0
-    assert r["retrain_steps"] == full                                                  # the last round's ticket
-    # without extension budgets the account is exact
-    with_policy(monkeypatch, "finetune", extend=0)
+    most = full + (rounds - 1) * (1 + extend) * steps
+
+    def bounded(r, least):
+        assert r["baseline_steps_total"] == baseline
+        assert least <= r["steps_total"] <= most and least <= r["charged_steps"] <= most
+        assert 1 - most / baseline - 1e-12 <= r["iteration_savings"] <= 1 - least / baseline + 1e-12
+        trained = [x["steps"] > 0 for x in r["rounds"][1:-1]]
+        assert trained == sorted(trained)                                            # one-shot rounds come first
+        for x in r["rounds"][1:-1]:
+            assert x["steps"] in [k * steps for k in range(0, 2 + extend)] and not x["rewound"]
+        assert r["rounds"][-1]["steps"] == 0
+        assert r["retrain_steps"] == full                                            # the last round's ticket
+
+    bounded(search(c, entry, root), full)                   # the shipped recipe: any prefix may be one-shot
+    with_policy(monkeypatch, "finetune", oneshot_drop=None)
+    every = search(c, entry, tmp_path / "every-round")
+    bounded(every, full + (rounds - 1) * steps)
+    assert every["iteration_savings"] >= 1 - most / baseline - 1e-12 > 0.3           # the recipe does save
+    # without one-shot rounds or extension budgets the account is exact
+    with_policy(monkeypatch, "finetune", extend=0, oneshot_drop=None)
     fixed = search(c, entry, tmp_path / "no-extension")
     exact = full + (rounds - 1) * steps
     assert fixed["steps_total"] == exact and fixed["iteration_savings"] == pytest.approx(1 - exact / baseline, abs=1e-12)
@@ -199,6 +207,7 @@ def test_the_rewind_policy_unites_the_flips_with_the_set_and_finetune_refreshes_
         outside = probed[~torch.isin(probed, members)]
         return outside[10 * (r - 1):10 * r]
 
+    with_policy(monkeypatch, "finetune", oneshot_drop=None)  # every round trains (the tiny run's prunes are free)
     flips = controlled_flips(monkeypatch, n, pol.probe_fraction, pick)
     seen = subsets_trained(monkeypatch)
     r = search(load_config(None, TINY + ["prune.rounds=4", f"prune.search={search_policy}"]), entry, root)
@@ -346,7 +355,7 @@ def test_amortised_savings_count_a_duplicate_search_once_and_a_refused_one_not_a
 
 def test_a_step_budget_fixes_every_rounds_steps_and_sizes_the_subset(built, monkeypatch):
     cfg, entry, root = built
-    with_policy(monkeypatch, "finetune", extend=0)
+    with_policy(monkeypatch, "finetune", extend=0, oneshot_drop=None)
     over = TINY + ["prune.rounds=3", "prune.search_budget=0.1"]
     r = search(load_config(None, over), entry, root)
     full_round = 4 * 19                                           # 600 samples at batch 32, 4 epochs
@@ -368,8 +377,8 @@ def test_the_finetune_policys_weight_decay_acts_on_fine_tuning_rounds_only(built
         with_policy(monkeypatch, policy, **changes)
         return search_masks(over + [f"prune.search={policy}"], entry, tmp_path / name)
 
-    plain, m0 = masks("plain", "finetune", extend=0, weight_decay=0.0)
-    decayed, m1 = masks("decayed", "finetune", extend=0, weight_decay=0.5)
+    plain, m0 = masks("plain", "finetune", extend=0, weight_decay=0.0, oneshot_drop=None)
+    decayed, m1 = masks("decayed", "finetune", extend=0, weight_decay=0.5, oneshot_drop=None)
     assert set(m0) == set(m1) and any(not torch.equal(m0[k], m1[k]) for k in m0)      # it prunes other weights
     rewound, m2 = masks("rewound", "rewind")
     rewound_wd, m3 = masks("rewound-wd", "rewind", weight_decay=0.5)
@@ -391,7 +400,7 @@ def test_the_reach_sets_the_fine_tuning_lr_from_how_far_the_dense_run_moved_the_
     reach = POLICIES["finetune"].reach
 
     def run(name, reach):
-        with_policy(monkeypatch, "finetune", extend=0, reach=reach)
+        with_policy(monkeypatch, "finetune", extend=0, reach=reach, oneshot_drop=None)
         return search_masks(over, entry, tmp_path / name)
 
     far, m_far = run("far", 50.0)
@@ -404,3 +413,57 @@ def test_the_reach_sets_the_fine_tuning_lr_from_how_far_the_dense_run_moved_the_
     monkeypatch.undo()  # the shipped policy
     shipped = search(load_config(None, over), entry, tmp_path / "shipped")
     assert shipped["finetune_lr"] == pytest.approx(max(cfg.train.lr, reach * moved / steps))
+
+
+def test_the_search_prunes_one_shot_until_pruning_the_dense_network_costs_validation(built, tmp_path, monkeypatch):
+    """With ``oneshot_drop``, a round trains nothing while pruning the dense network leaves its
+    validation accuracy within that many points: the network stays the dense one, so those
+    rounds' masks are the dense weights pruned one round at a time (one-shot, nested). The
+    first round that costs more trains, held to the dense network's validation accuracy, and
+    so does every round after it, whatever pruning costs there."""
+    from prac.search import loop as search_module
+    from prac.search.loop import last_trained_val
+
+    cfg, entry, _ = built
+    p = cfg.prune
+    over = TINY + ["prune.rounds=4", "prune.search_budget=0.1"]
+    real, asked = search_module.evaluate_pruned, []
+
+    def scripted(run, model, masks):  # round 2's pruned network falls 60 points below the dense one
+        st, budgets, evaluation = real(run, model, masks)
+        asked.append(len(run.state.rounds))          # the round being pruned
+        if len(run.state.rounds) == 2:
+            evaluation["val_acc"] = run.state.rounds[0]["val_acc"] - 0.6
+        return st, budgets, evaluation
+
+    monkeypatch.setattr(search_module, "evaluate_pruned", scripted)
+    with_policy(monkeypatch, "finetune", oneshot_drop=50.0)
+    r, history = search_masks(over, entry, tmp_path / "switch")
+    steps = [x["steps"] for x in r["rounds"]]
+    assert steps[1] == 0 and steps[2] > 0 and steps[3] > 0 and steps[4] == 0  # round 4: the last, never trained
+    assert asked == [1, 2, 4]                          # checked while dense; round 3 trains unasked; 4: the last
+    assert r["steps_total"] == steps[0] + steps[2] + steps[3]
+    setup = from_config(cfg)
+    dense = setup.new_model()
+    weights = entry.dense()
+    dense.load_state_dict(unpack(weights, "trained"))
+    rewind = unpack(weights, "rewind")
+    one = magnitude_masks(dense, None, p.round_rate, p.out_rate, p.scope, p.conv_rate, "same_sign", rewind)
+    two = magnitude_masks(dense, one, p.round_rate, p.out_rate, p.scope, p.conv_rate, "same_sign", rewind)
+    for k in one:   # round 2 prunes the untouched dense network again: one-shot masks, nested
+        assert torch.equal(round_masks(history, 1)[k], one[k]) and torch.equal(round_masks(history, 2)[k], two[k])
+    # a drop no pruning stays within: the search without one-shot rounds, mask for mask and
+    # step for step, with one more validation pass (round 1's check) in the account
+    monkeypatch.setattr(search_module, "evaluate_pruned", real)
+    with_policy(monkeypatch, "finetune", oneshot_drop=-100.0)
+    never, m_never = search_masks(over, entry, tmp_path / "never")
+    with_policy(monkeypatch, "finetune", oneshot_drop=None)
+    shipped, m_shipped = search_masks(over, entry, tmp_path / "every-round")
+    assert all(torch.equal(m_never[k], m_shipped[k]) for k in m_shipped)
+    assert [x["steps"] for x in never["rounds"]] == [x["steps"] for x in shipped["rounds"]]
+    n_val = len(setup.tensors()["y_val"])
+    assert never["rounds"][1]["forwards"] == shipped["rounds"][1]["forwards"] + n_val
+    rounds = [{"round": 0, "val_acc": 0.9, "steps": 100}, {"round": 1, "val_acc": 0.5, "steps": 0},
+              {"round": 2, "val_acc": 0.4, "steps": 0}]
+    assert last_trained_val(rounds) == 0.9
+    assert last_trained_val(rounds + [{"round": 3, "val_acc": 0.8, "steps": 8}]) == 0.8
