@@ -6,6 +6,7 @@ from pathlib import Path
 
 from prac.report.account import build_charged
 from prac.report.plot import plot_run
+from prac.search.policies import POLICIES
 from prac.store import atomic_write, write_json
 
 
@@ -46,10 +47,12 @@ def markdown(r: dict) -> str:
                      f"| {x['steps']:,} | {'–' if stop is None else format(stop, ',')} "
                      f"| {_pct(x.get('early_stop_test_acc'))} | {x.get('subset_size', '')} |")
     if any(x["round"] > 0 and x["steps"] == 0 for x in r["rounds"]):
+        drop = POLICIES[r["search"]].oneshot_drop
         lines += ["", "A search round of 0 steps was pruned and not trained; its accuracies are the pruned "
                       "network's. The last round of a fine-tuning search: its mask (fixed by the round before) "
-                      "is the ticket. An earlier one: a one-shot round, the dense network pruned further while "
-                      "that cost its validation accuracy at most 3 points (docs/recipe.md)."]
+                      "is the ticket."
+                  + ("" if drop is None else " An earlier one: a one-shot round, the dense network pruned further "
+                     f"while that cost its validation accuracy at most {drop:g} points (docs/recipe.md).")]
     lines += ["", f"Tickets retrained on the full training split (prune.validate={r['config']['prune']['validate']}), "
                   "in the order they were retrained:", "",
               "| round | weights left % | val acc % | test acc % | steps | early-stop step | test acc there % |",

@@ -32,7 +32,7 @@ def round_train(run: Run, masks: Masks) -> TrainConfig:
 @torch.no_grad()
 def evaluate_pruned(run: Run, model, masks: Masks):
     """A round that trains nothing (the last of a fine-tuning search, ``Policy.trains_last``, or
-    a one-shot round, ``Policy.trains``): the pruned network is evaluated once, for the round's
+    a one-shot round, ``prac.search.loop.one_shot``): the pruned network is evaluated once, for the round's
     record. The same (figures, budgets, evaluation)
     as ``train_round``."""
     apply_masks(model, masks)
