@@ -25,7 +25,7 @@ from prac.config.schema import Config, digest
 
 ROLES = ("data", "dense", "set", "search")
 BUILD_VERSION = 3   # 3: EL2N scores in the set's statistics (2: identity from the declared roles)
-SEARCH_VERSION = 12  # 12: one-shot rounds while pruning the dense network costs < 3 points of validation
+SEARCH_VERSION = 13  # 13: the probe skips samples whose flips cannot change the subset (same masks, fewer passes)
 
 
 def role(f: dataclasses.Field) -> str:

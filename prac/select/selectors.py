@@ -113,8 +113,7 @@ def refresh(pool: torch.Tensor, flipped: torch.Tensor, stats: dict, threshold: i
     to the pool (``union``, cumulative, as the paper's code) or to the hard-to-memorize
     samples (the latest flips only), less the ``barred`` samples; with a ``size``, brought
     back to the budget around them."""
-    hard = hard_to_memorize(stats, threshold)
-    merged = torch.unique(torch.cat([pool if union else hard, flipped]))
+    merged = torch.unique(torch.cat([_base(pool, stats, threshold, union), flipped]))
     if barred is not None:
         merged = merged[~barred[merged]]
     if size is None:
@@ -123,3 +122,19 @@ def refresh(pool: torch.Tensor, flipped: torch.Tensor, stats: dict, threshold: i
     now[flipped] = True
     score = hardness(stats["forgetting_events"], stats["never_learned"], now)
     return budget_subset(merged, score, labels, size, seed, barred=barred)
+
+
+def settled(pool: torch.Tensor, stats: dict, threshold: int, union: bool,
+            barred: torch.Tensor | None = None) -> torch.Tensor:
+    """Bool over the split: the samples whose flip cannot change which samples ``refresh``
+    merges, being in its base already (the pool when ``union``, else the hard-to-memorize
+    samples) or barred. Their flips only rank the merged samples, which matters when those
+    outnumber the budget (``budget_subset``); otherwise the probe need not predict them."""
+    out = torch.zeros(len(stats["forgetting_events"]), dtype=torch.bool)
+    out[_base(pool, stats, threshold, union)] = True
+    return out if barred is None else out | barred.cpu()
+
+
+def _base(pool: torch.Tensor, stats: dict, threshold: int, union: bool) -> torch.Tensor:
+    """What ``refresh`` adds the flips to: the pool itself (union) or the hard-to-memorize samples."""
+    return pool if union else hard_to_memorize(stats, threshold)

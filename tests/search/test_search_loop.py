@@ -173,20 +173,20 @@ def test_the_finetune_policys_savings_fall_within_what_its_budgets_allow(built, 
 
 def controlled_flips(monkeypatch, n, fraction, pick):
     """The flip probe patched: round r's probe flips ``pick(r, probed)`` of the samples it
-    predicts (``probed_samples``), given as training-split indices. Returns the flips by round."""
+    predicts, ``probed`` being its share of the split (``probed_samples``) as training-split
+    indices. Returns the flips by round."""
     from prac.search import loop as search_module
 
-    flips, calls = {}, []
+    flips = {}
 
-    def probe(model, masks, x, *a, **k):
-        calls.append(len(x))
-        r = len(calls)
+    def probe(run, model, masks, idx):
+        r = run.state.rounds[-1]["round"]
         probed = probed_samples(n, fraction, 0, r)
-        assert len(probed) == len(x)
-        flips[r] = pick(r, probed)
-        return torch.isin(probed, flips[r])
+        assert torch.isin(idx, probed).all()                  # it predicts only its share
+        flips.setdefault(r, pick(r, probed))
+        return idx[torch.isin(idx, flips[r])]
 
-    monkeypatch.setattr(search_module, "prune_flips", probe)
+    monkeypatch.setattr(search_module, "flips_among", probe)
     return flips
 
 
@@ -246,12 +246,61 @@ def test_a_sampled_flip_probe_predicts_its_share_and_adds_only_what_it_predicted
     c = load_config(None, TINY + ["prune.rounds=3", "prune.search=rewind"])
     n = len(from_config(c).data.y_train)
     sizes = [x["subset_size"] for x in search(c, entry, root / str(fraction))["rounds"][1:]]
-    assert seen == [round(fraction * n)] * 2              # rounds 1 and 2 are probed; the last is not
-    # round 2 trains on the set and round 1's probed samples, by their indices in the training split
-    drawn = torch.randperm(n, generator=torch.Generator().manual_seed(round_seed(c.seed, 40_001)))[:seen[0]]
-    probed = torch.arange(n) if fraction == 1 else drawn
-    assert sizes[1] == len(torch.unique(torch.cat([entry.stats()["index"].long(), probed])))
-    assert sizes[1] == n if fraction == 1 else sizes[1] < n
+    # round 1's share, by its indices in the training split (round 2's is drawn the same way)
+    drawn = torch.randperm(n, generator=torch.Generator().manual_seed(round_seed(c.seed, 40_001)))
+    first = torch.arange(n) if fraction == 1 else drawn[:round(fraction * n)].sort().values
+    assert torch.equal(first, probed_samples(n, fraction, c.seed, 1))
+    second = probed_samples(n, fraction, c.seed, 2)
+    members = entry.stats()["index"].long()
+    pool = torch.unique(torch.cat([members, first]))      # round 2 trains on the set and round 1's flips
+    assert sizes[1] == len(pool) and (sizes[1] == n if fraction == 1 else sizes[1] < n)
+    # each round predicts only the samples of its share that are not in the pool yet: the
+    # others are in it whatever they do (all of them, after a full probe that flipped all)
+    outside = [int((~torch.isin(first, members)).sum()), int((~torch.isin(second, pool)).sum())]
+    assert seen == [k for k in outside if k] and (len(seen) == 1) == (fraction == 1)
+
+
+@pytest.mark.parametrize("budget", [[], ["prune.search_budget=0.001", "prune.rate=0.7"]])
+def test_the_probe_skips_the_samples_whose_flips_cannot_change_the_subset(built, monkeypatch, budget):
+    """A probed sample the refresh keeps anyway (hard to memorize) is predicted only when the
+    merged samples outnumber the budget, where its flip ranks them: the search trains on the
+    same subsets and prunes the same masks as with every probed sample predicted, and each
+    round it skipped them is charged two predictions fewer for each."""
+    from prac.search import loop as search_module
+
+    cfg, entry, root = built
+    with_policy(monkeypatch, "finetune", oneshot_drop=None)   # every round trains and probes
+    c = load_config(None, TINY + ["prune.rounds=4"] + budget)
+    if budget:                                                 # a set probed at its own rate
+        entry = build_set(from_config(c), root / "set")
+    n, st = len(from_config(c).data.y_train), entry.stats()
+    hard = (st["forgetting_events"] > 0) | st["never_learned"]
+    calls, real = {}, search_module.flips_among
+
+    def spy(run, model, masks, idx):
+        if len(idx):
+            calls.setdefault(run.state.rounds[-1]["round"], []).append(len(idx))
+        return real(run, model, masks, idx)
+
+    monkeypatch.setattr(search_module, "flips_among", spy)
+    seen = subsets_trained(monkeypatch)
+    skipping, skipping_masks = search_masks(TINY + ["prune.rounds=4"] + budget, entry, root / "skip")
+    skipped = {r: list(k) for r, k in calls.items()}
+    subsets = dict(seen)
+    calls.clear(), seen.clear()
+    monkeypatch.setattr(search_module, "settled", lambda *a, **k: torch.zeros(n, dtype=torch.bool))
+    every, every_masks = search_masks(TINY + ["prune.rounds=4"] + budget, entry, root / "every")
+    assert all(torch.equal(subsets[r], seen[r]) for r in seen) and sorted(subsets) == sorted(seen) == [1, 2, 3]
+    assert all(torch.equal(skipping_masks[k], every_masks[k]) for k in every_masks)
+    for r in (1, 2):                                            # the rounds that probe
+        probed = probed_samples(n, POLICIES["finetune"].probe_fraction, c.seed, r)
+        kept = int(hard[probed].sum())
+        assert kept > 0 and calls[r] == [len(probed)]
+        saved = 2 * kept if len(skipped[r]) == 1 else 0       # two calls: the flips ranked the pool
+        assert skipped[r] == ([len(probed) - kept] if saved else [len(probed) - kept, kept])
+        assert every["rounds"][r]["forwards"] - skipping["rounds"][r]["forwards"] == saved
+    ranked = any(len(k) == 2 for k in skipped.values())
+    assert ranked == bool(budget)                               # a budget this small is outnumbered
 
 
 def test_random_and_full_selectors_are_not_refined_by_the_probe(built, monkeypatch):
