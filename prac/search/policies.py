@@ -12,7 +12,8 @@ and an ablation is a new entry here, not a new knob in the loop.
                while validation falls short and still rises, with a small weight decay and
                an lr that lets one budget reach 4x the dense run's mean move (docs/trust.md
                measured each of these); the flip probe refreshes the set after every trained
-               round on a random half of the split.
+               round on a random half of the split (predicting only the samples whose flip
+               can change it: ``prac.search.loop.reprobe``).
     rewind     the PrAC paper's search: every round rewinds and retrains on the whole set
                for train.epochs x |set| / N epochs (dynamic iterations) by magnitude, the
                probe's flips added to the set every round (union).
