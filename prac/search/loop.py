@@ -275,7 +275,7 @@ def reprobe(run: Run, model, masks: Masks, r: int) -> None:
                        union=union, barred=barred)
 
     if run.plan.size is not None and len(pool(flipped, None)) >= run.plan.size:  # the flips rank the pool
-        flipped = torch.cat([flipped, flips_among(run, model, masks, probed[known])]).sort().values
+        flipped = torch.cat([flipped, flips_among(run, model, masks, probed[known])])
         predicted = len(probed)
     run.state.subset = pool(flipped, run.plan.size)
     run.state.rounds[-1]["forwards"] += 2 * predicted  # the probe predicts each of its samples twice

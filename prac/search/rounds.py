@@ -32,9 +32,8 @@ def round_train(run: Run, masks: Masks) -> TrainConfig:
 @torch.no_grad()
 def evaluate_pruned(run: Run, model, masks: Masks):
     """A round that trains nothing (the last of a fine-tuning search, ``Policy.trains_last``, or
-    a one-shot round, ``prac.search.loop.one_shot``): the pruned network is evaluated once, for the round's
-    record. The same (figures, budgets, evaluation)
-    as ``train_round``."""
+    a one-shot round, ``prac.search.loop.one_shot``): the pruned network is evaluated once, for
+    the round's record. The same (figures, budgets, evaluation) as ``train_round``."""
     apply_masks(model, masks)
     curve = run.curve(1, checks_only=True)
     return TrainStats(), 0, {**curve.finish(model, 0), "evaluated": curve.evaluated()}
