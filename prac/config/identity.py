@@ -25,7 +25,7 @@ from prac.config.schema import Config, digest
 
 ROLES = ("data", "dense", "set", "search")
 BUILD_VERSION = 3   # 3: EL2N scores in the set's statistics (2: identity from the declared roles)
-SEARCH_VERSION = 13  # 13: the probe skips samples whose flips cannot change the subset (same masks, fewer passes)
+SEARCH_VERSION = 14  # 14: the finetune search prunes by magnitude (13: same-sign, the probe's skip)
 
 
 def role(f: dataclasses.Field) -> str:

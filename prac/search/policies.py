@@ -4,7 +4,8 @@ a policy's settings are not config keys, so options of one never appear as keys 
 and an ablation is a new entry here, not a new knob in the loop.
 
     finetune   the shipped recipe: every round keeps the trained weights and prunes by
-               magnitude among same-sign weights. While pruning the dense network costs
+               magnitude, as full-data IMP does (the same-sign criterion it used before
+               ties it on validation, docs/recipe.md). While pruning the dense network costs
                its validation accuracy at most 3 points, a round trains nothing (one-shot
                masks of the dense weights, docs/recipe.md); from the first round that costs
                more, every round trains a step budget (``prune.search_budget`` of a full
@@ -49,7 +50,7 @@ class Policy:
 
 
 POLICIES: dict[str, Policy] = {p.name: p for p in (
-    Policy("finetune", rewinds=False, criterion="same_sign", budget=True, extend=3, plateau=True,
+    Policy("finetune", rewinds=False, criterion="magnitude", budget=True, extend=3, plateau=True,
            weight_decay=0.003, reach=4.0, reprobe="refresh", probe_fraction=0.5, oneshot_drop=3.0),
     Policy("rewind", rewinds=True, criterion="magnitude", budget=False, reprobe="union"),
     Policy("imp", rewinds=True, criterion="magnitude", budget=False, full_data=True),

@@ -497,8 +497,9 @@ def test_the_search_prunes_one_shot_until_pruning_the_dense_network_costs_valida
     weights = entry.dense()
     dense.load_state_dict(unpack(weights, "trained"))
     rewind = unpack(weights, "rewind")
-    one = magnitude_masks(dense, None, p.round_rate, p.out_rate, p.scope, p.conv_rate, "same_sign", rewind)
-    two = magnitude_masks(dense, one, p.round_rate, p.out_rate, p.scope, p.conv_rate, "same_sign", rewind)
+    criterion = POLICIES["finetune"].criterion
+    one = magnitude_masks(dense, None, p.round_rate, p.out_rate, p.scope, p.conv_rate, criterion, rewind)
+    two = magnitude_masks(dense, one, p.round_rate, p.out_rate, p.scope, p.conv_rate, criterion, rewind)
     for k in one:   # round 2 prunes the untouched dense network again: one-shot masks, nested
         assert torch.equal(round_masks(history, 1)[k], one[k]) and torch.equal(round_masks(history, 2)[k], two[k])
     # a drop no pruning stays within: the search without one-shot rounds, mask for mask and
