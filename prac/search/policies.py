@@ -4,8 +4,8 @@ a policy's settings are not config keys, so options of one never appear as keys 
 and an ablation is a new entry here, not a new knob in the loop.
 
     finetune   the shipped recipe: every round keeps the trained weights and prunes by
-               magnitude, as full-data IMP does (the same-sign criterion it used before
-               ties it on validation, docs/recipe.md). While pruning the dense network costs
+               magnitude, as full-data IMP does (same-sign magnitude until SEARCH_VERSION
+               14; docs/recipe.md compares them). While pruning the dense network costs
                its validation accuracy at most 3 points, a round trains nothing (one-shot
                masks of the dense weights, docs/recipe.md); from the first round that costs
                more, every round trains a step budget (``prune.search_budget`` of a full
