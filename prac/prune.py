@@ -45,8 +45,10 @@ def _same_sign(w: torch.Tensor, w0: torch.Tensor) -> torch.Tensor:
 
 
 # Pruning criteria (a registry, as OpenLTH keeps them): a weight's score from its trained value
-# ``w`` and its rewind value ``w0``; the lowest scores are pruned. The ablations measured and not
-# adopted (increase, midpoint, product) are in docs/trust.md with the commit that measured them.
+# ``w`` and its rewind value ``w0``; the lowest scores are pruned. Every policy prunes by magnitude;
+# same_sign stays for a policy to name, as the finetune search did until SEARCH_VERSION 14 (the
+# comparison: docs/recipe.md). The ablations measured and not adopted (increase, midpoint,
+# product) are in docs/trust.md with the commit that measured them.
 CRITERIA: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
     "magnitude": lambda w, w0: w.abs(),
     "same_sign": _same_sign,
