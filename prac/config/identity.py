@@ -8,9 +8,10 @@
 
 From that alone: the **set key** hashes the build's version, the data fingerprint, the model
 id and the dense and set keys; a **run name** hashes the search's version, the set key, the
-run's own model id and its dense and search keys (another architecture trains its own round
-0 with them); the **reuse check** refuses a set whose set keys differ from the run's, and,
-for the set's own architecture, whose dense keys differ (its dense run is the run's round 0).
+run's own model id, its dense and search keys and its search policy's settings (another
+architecture trains its own round 0 with them); the **reuse check** refuses a set whose set
+keys differ from the run's, and, for the set's own architecture, whose dense keys differ
+(its dense run is the run's round 0).
 
 A key at its default is left out of a hash (OpenLTH's rule), so a key added later with a
 default keeps old names. Each stage's version changes when what it computes changes;
@@ -79,9 +80,12 @@ def dense_key(cfg: Config, fingerprint: str, model_id: str) -> str:
     return digest("dense", BUILD_VERSION, fingerprint, model_id, keys(cfg, ("dense",)))
 
 
-def run_key(cfg: Config, prac_key: str, model_id: str) -> str:
-    """The hash in a ticket search's run name: its set, its model and what it computes."""
-    return digest("ticket", SEARCH_VERSION, prac_key, model_id, keys(cfg, ("dense", "search")))
+def run_key(cfg: Config, prac_key: str, model_id: str, recipe: dict) -> str:
+    """The hash in a ticket search's run name: its set, its model and what it computes, the
+    settings of its search policy (``recipe``, ``prac.search.policies``) among them: a policy's
+    settings are code, not config keys, and an ablation that edits one must not be served the
+    shipped policy's cached runs."""
+    return digest("ticket", SEARCH_VERSION, prac_key, model_id, keys(cfg, ("dense", "search")), recipe)
 
 
 def reuse_problem(built: Config, mine: Config, same_architecture: bool, key: str) -> str | None:

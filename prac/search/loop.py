@@ -66,9 +66,11 @@ def run_name(setup: Setup, prac_key: str) -> str:
     """The run folder's name: the model, the selector it trains with (a full-data policy's is
     ``full``, whatever select.method says) and the hash of what the run computes."""
     cfg = setup.cfg
-    chosen = "full" if policy(cfg.prune.search).full_data else cfg.select.method
+    recipe = policy(cfg.prune.search)
+    chosen = "full" if recipe.full_data else cfg.select.method
     cfg = dataclasses.replace(cfg, select=dataclasses.replace(cfg.select, method=chosen))  # what it computes
-    return f"{setup.model.name}-{chosen}-{identity.run_key(cfg, prac_key, setup.model.id)[:12]}"
+    key = identity.run_key(cfg, prac_key, setup.model.id, dataclasses.asdict(recipe))
+    return f"{setup.model.name}-{chosen}-{key[:12]}"
 
 
 def run_search(setup: Setup, entry: cache.Entry, out=None, progress=None) -> dict:

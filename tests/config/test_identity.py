@@ -3,6 +3,7 @@ and each stage's version is tied to what it computes by a golden digest."""
 
 import dataclasses
 import hashlib
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,7 +15,8 @@ import prac
 from prac.config import identity
 from prac.config.load import load_config
 from prac.config.schema import Config, describe_keys
-from prac.search.policies import POLICIES
+from prac.search.loop import run_name
+from prac.search.policies import POLICIES, Policy
 from prac.select.selectors import SELECTORS
 from prac.config.schema import SEARCHES, SELECTORS as SELECTOR_NAMES
 
@@ -68,7 +70,7 @@ def test_each_key_changes_exactly_the_names_its_role_says(key):
     changed = load_config(None, values={**fixed, key: value})
     f = dict(fields())[key]
     set_a, set_b = (identity.set_key(c, "fp", "model") for c in (base, changed))
-    run_a, run_b = (identity.run_key(c, set_a, "model") for c in (base, changed))
+    run_a, run_b = (identity.run_key(c, set_a, "model", {}) for c in (base, changed))
     role = identity.role(f)
     if role in ("dense", "set"):
         assert set_a != set_b, f"{key} ({role}) must change the set key"
@@ -78,6 +80,20 @@ def test_each_key_changes_exactly_the_names_its_role_says(key):
         assert run_a != run_b, f"{key} ({role}) must change the run name"
     if role == "data":
         assert run_a == run_b, f"{key} enters through the data's fingerprint, not the names"
+
+
+@pytest.mark.parametrize("setting", [f.name for f in dataclasses.fields(Policy) if f.name != "name"])
+def test_a_search_policys_settings_are_part_of_a_runs_name(setting, monkeypatch):
+    """A policy's settings are code (prac.search.policies), not keys: an edited policy (an
+    ablation, or the criterion SEARCH_VERSION 14 changed, which the golden digest below cannot
+    see) must not be served the shipped policy's cached runs."""
+    setup = SimpleNamespace(cfg=load_config(None), model=SimpleNamespace(name="lenet", id="m"))
+    shipped = POLICIES["finetune"]
+    before = run_name(setup, "k" * 64)
+    value = getattr(shipped, setting)
+    edited = {bool: lambda v: not v, str: lambda v: v + "x", type(None): lambda v: 1.0}.get(type(value), lambda v: v + 1)
+    monkeypatch.setitem(POLICIES, "finetune", dataclasses.replace(shipped, **{setting: edited(value)}))
+    assert run_name(setup, "k" * 64) != before
 
 
 def test_the_probe_rate_is_named_as_the_probe_runs_it():
