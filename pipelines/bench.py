@@ -46,7 +46,7 @@ from prac.setup import from_config
 from prac.store import load_tensors, read_json, unpack, write_json
 from prac.search.validate import retrain, retrain_seed
 
-METHODS = ("full", "prac", "random", "matched", "reinit", "forgetting", "el2n", "ccs", "prac_learnable")  # selectors by name beside full, matched
+METHODS = ("full", "prac", "random", "matched", "reinit", "forgetting", "el2n", "ccs", "prac_paper")  # selectors by name beside full, matched
 DEFAULT_METHODS = METHODS[:5]
 
 

@@ -21,7 +21,7 @@ LABELS = {"full": "full-data IMP", "prac": "PrAC IMP", "random": "random subset 
           "matched": "full-data IMP, compute-matched", "reinit": "PrAC mask, random re-init",
           "transfer": "PrAC IMP with the source model's set", "forgetting": "forgetting-set IMP",
           "el2n": "EL2N subset IMP", "ccs": "coverage-centric subset IMP",
-          "prac_learnable": "PrAC IMP without never-learned samples"}
+          "prac_paper": "PrAC IMP, the paper's set (never-learned samples kept)"}
 
 
 def _mean_std(xs: list[float]) -> tuple[float, float]:
@@ -123,7 +123,7 @@ def summarise(per_seed: list[dict]) -> dict:
             "parity_gap_pp": max(gaps) if gaps else None,
         })
         # PrAC minus each control, paired by seed, at every round both retrained (> 0: PrAC is better)
-        out["paired"] = {m: paired(methods, "prac", m) for m in ("full", "random", "matched", "forgetting", "el2n", "ccs", "prac_learnable")
+        out["paired"] = {m: paired(methods, "prac", m) for m in ("full", "random", "matched", "forgetting", "el2n", "ccs", "prac_paper")
                          if m in methods}
         # > 0: PrAC beats the control at the sparsest round
         for other, name in (("random", "random_subset_gap_pp"), ("matched", "matched_gap_pp"), ("reinit", "reinit_gap_pp")):

@@ -31,7 +31,7 @@ def bench_cmd(what: str = typer.Argument("tickets", help="tickets: full-data IMP
               methods: Optional[str] = typer.Option(None, "--methods",
                                                     help="Comma-separated subset of: full, prac, random, matched, "
                                                          "reinit (the default: these five), and the selectors "
-                                                         "forgetting, el2n, ccs and prac_learnable; for planted: oracle, random, "
+                                                         "forgetting, el2n, ccs and prac_paper; for planted: oracle, random, "
                                                          "shuffled, oneshot, imp, prac, random_subset, synflow; for "
                                                          "lth: iterative, oneshot, reinit, random_prune, prac."),
               task: str = typer.Option("circle", "--task", help="planted: circle, helix, relu or all (helix and "

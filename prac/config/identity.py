@@ -26,7 +26,7 @@ from prac.config.schema import Config, digest
 
 ROLES = ("data", "dense", "set", "search")
 BUILD_VERSION = 3   # 3: EL2N scores in the set's statistics (2: identity from the declared roles)
-SEARCH_VERSION = 14  # 14: the finetune search prunes by magnitude (13: same-sign, the probe's skip)
+SEARCH_VERSION = 15  # 15: select.method=prac leaves out never-learned samples (14: magnitude; 13: same-sign)
 
 
 def role(f: dataclasses.Field) -> str:

@@ -136,7 +136,7 @@ class TrainConfig:
 
 DEFAULT_RATE = 0.2  # the LTH paper's 20 % of the remaining weights per round
 SEARCHES = ("finetune", "rewind", "imp")  # prune.search: the policies of prac.search.policies
-SELECTORS = ("prac", "random", "full", "forgetting", "el2n", "ccs", "prac_learnable")  # select.method: prac.select.selectors.SELECTORS (a test ties them)
+SELECTORS = ("prac", "random", "full", "forgetting", "el2n", "ccs", "prac_paper")  # select.method: prac.select.selectors.SELECTORS (a test ties them)
 
 
 @dataclass(frozen=True)
@@ -220,10 +220,12 @@ class PruneConfig:
 
 @dataclass(frozen=True)
 class SelectConfig:
-    method: str = key("prac", "which samples the search trains on: prac (the PrAC set, and a class-balanced budget "
-                              "around it), random (a random subset of the same size), full (every sample), "
-                              "forgetting (without the flip probe), el2n (largest early error norm), ccs "
-                              "(coverage-centric) or prac_learnable (the PrAC set without never-learned samples)",
+    method: str = key("prac", "which samples the search trains on: prac (the PrAC set less the samples the dense "
+                              "run never learned, mostly mislabelled ones under label noise, and a class-balanced "
+                              "budget around it), prac_paper (the paper's PrAC set, never-learned samples "
+                              "included), random (a random subset of the same size), full (every sample), "
+                              "forgetting (without the flip probe), el2n (largest early error norm) or ccs "
+                              "(coverage-centric)",
                       "search")
     threshold: int = key(0, "hard-to-memorize: forgetting events > threshold (or never learned)", "set")
     learned_mse: float | None = key(None, "regression (float targets) only: a sample is learned while its squared "

@@ -88,9 +88,13 @@ def set_lines(r: dict) -> list[str]:
                 "p >= 0.9)")
              + ("" if c["flipped_labels"] is None else f"; {c['flipped_labels']:,} carry a label flipped by "
                 "dataset.label_noise")]
-    if r["subset"] == "prac" and size < r.get("subset_size", size) / 2:
+    barred = c["never_learned"] if r["subset"] == "prac" else 0  # the shipped selector's bar (prac.select.selectors)
+    if barred:
+        lines.append(f"- the search leaves out the {barred:,} never-learned samples, which under label noise are "
+                     "mostly mislabelled (docs/selection.md; select.method=prac_paper keeps them)")
+    if r["subset"] in ("prac", "prac_paper") and size - barred < r.get("subset_size", size) / 2:
         lines.append(f"- the set is too small to fill a round's budget: the search trains mostly on a random "
-                     f"class-balanced subset around it ({size:,} of {r['subset_size']:,} samples are the set's)")
+                     f"class-balanced subset around it ({size - barred:,} of {r['subset_size']:,} samples are the set's)")
     return lines
 
 

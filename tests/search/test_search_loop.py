@@ -195,16 +195,19 @@ def test_the_rewind_policy_unites_the_flips_with_the_set_and_finetune_refreshes_
                                                                                           search_policy):
     """rewind (union, the paper's): every round trains on the set and every flip found so far;
     finetune (refresh): every round trains on a budget built around the hard-to-memorize samples
-    and the latest flips only."""
+    and the latest flips only. Under either, the shipped selector never trains on a sample the
+    dense run never learned."""
     cfg, entry, root = built
     st = entry.stats()
-    hard = torch.nonzero((st["forgetting_events"] > 0) | st["never_learned"]).flatten()
-    members = st["index"].long()
+    barred = st["never_learned"].bool()
+    assert barred[st["index"]].any()                      # the tiny set has some: the bar is exercised
+    hard = torch.nonzero((st["forgetting_events"] > 0) & ~barred).flatten()
+    members = st["index"].long()[~barred[st["index"]]]
     pol = POLICIES[search_policy]
     n = 600
 
-    def pick(r, probed):  # ten samples outside the set, another ten each round
-        outside = probed[~torch.isin(probed, members)]
+    def pick(r, probed):  # ten learned samples outside the set, another ten each round
+        outside = probed[~torch.isin(probed, members) & ~barred[probed]]
         return outside[10 * (r - 1):10 * r]
 
     with_policy(monkeypatch, "finetune", oneshot_drop=None)  # every round trains (the tiny run's prunes are free)
@@ -213,9 +216,10 @@ def test_the_rewind_policy_unites_the_flips_with_the_set_and_finetune_refreshes_
     r = search(load_config(None, TINY + ["prune.rounds=4", f"prune.search={search_policy}"]), entry, root)
     sizes = [x["subset_size"] for x in r["rounds"][1:]]
     trained = [seen[k] for k in sorted(seen)]
+    assert not any(barred[t].any() for t in trained)
     if search_policy == "rewind":  # every round trained and probed but the last: subsets of rounds 1..4
         assert sorted(flips) == [1, 2, 3] and sorted(seen) == [1, 2, 3, 4]
-        assert sizes[0] == entry.meta["prac_size"] and sizes == sorted(sizes)       # cumulative: never shrinks
+        assert sizes[0] == len(members) and sizes == sorted(sizes)                  # cumulative: never shrinks
         for k in (1, 2, 3):
             assert torch.equal(trained[k], torch.unique(torch.cat([members, *(flips[j] for j in range(1, k + 1))])))
     else:  # the last round is not trained: rounds 1..3, and no probe after round 3 (no round would use it)
@@ -251,12 +255,16 @@ def test_a_sampled_flip_probe_predicts_its_share_and_adds_only_what_it_predicted
     first = torch.arange(n) if fraction == 1 else drawn[:round(fraction * n)].sort().values
     assert torch.equal(first, probed_samples(n, fraction, c.seed, 1))
     second = probed_samples(n, fraction, c.seed, 2)
-    members = entry.stats()["index"].long()
-    pool = torch.unique(torch.cat([members, first]))      # round 2 trains on the set and round 1's flips
-    assert sizes[1] == len(pool) and (sizes[1] == n if fraction == 1 else sizes[1] < n)
-    # each round predicts only the samples of its share that are not in the pool yet: the
-    # others are in it whatever they do (all of them, after a full probe that flipped all)
-    outside = [int((~torch.isin(first, members)).sum()), int((~torch.isin(second, pool)).sum())]
+    st = entry.stats()
+    barred = st["never_learned"].bool()                   # the shipped selector's bar: never trained, never probed
+    members = st["index"].long()[~barred[st["index"]]]
+    pool = torch.unique(torch.cat([members, first[~barred[first]]]))  # round 2: the set and round 1's flips
+    learned = n - int(barred.sum())
+    assert sizes[1] == len(pool) and (sizes[1] == learned if fraction == 1 else sizes[1] < learned)
+    # each round predicts only the samples of its share that are not in the pool yet (nor
+    # barred): the others are in it whatever they do (all of them, after a full probe that flipped all)
+    outside = [int((~torch.isin(first, members) & ~barred[first]).sum()),
+               int((~torch.isin(second, pool) & ~barred[second]).sum())]
     assert seen == [k for k in outside if k] and (len(seen) == 1) == (fraction == 1)
 
 

@@ -48,17 +48,17 @@ def test_el2n_takes_the_largest_early_error_norms():
     assert len(SELECTORS["el2n"].pick(st, LABELS, None, 0, 4)) == len(st["index"])   # the PrAC set's size
 
 
-def test_prac_learnable_keeps_never_learned_samples_out_of_the_set_and_the_fill():
+def test_the_shipped_prac_selector_keeps_never_learned_samples_out_of_the_set_and_the_fill():
     st = stats()                                                   # the last 20 never learned
     never = torch.nonzero(st["never_learned"]).flatten()
-    natural = SELECTORS["prac_learnable"].pick(st, LABELS, None, 0, 4)
+    natural = SELECTORS["prac"].pick(st, LABELS, None, 0, 4)
     assert torch.equal(natural, st["index"][~st["never_learned"][st["index"]]])
-    assert torch.isin(never, SELECTORS["prac"].pick(st, LABELS, None, 0, 4)).all()   # the paper's rule keeps them
+    assert torch.isin(never, SELECTORS["prac_paper"].pick(st, LABELS, None, 0, 4)).all()   # the paper's rule keeps them
     for size in (40, 150):                                         # drawn among the members, or topped up
-        budget = SELECTORS["prac_learnable"].pick(st, LABELS, size, 0, 4)
+        budget = SELECTORS["prac"].pick(st, LABELS, size, 0, 4)
         assert len(budget) == size and not torch.isin(budget, never).any()
     # the flip probe's refresh honours the same bar
     from prac.select.selectors import refresh
     pool = refresh(natural, never[:5], st, 4, LABELS, 150, 1, union=False,
-                   barred=SELECTORS["prac_learnable"].barred(st))
+                   barred=SELECTORS["prac"].barred(st))
     assert len(pool) == 150 and not torch.isin(pool, never).any()
