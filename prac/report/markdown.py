@@ -88,7 +88,7 @@ def set_lines(r: dict) -> list[str]:
                 "p >= 0.9)")
              + ("" if c["flipped_labels"] is None else f"; {c['flipped_labels']:,} carry a label flipped by "
                 "dataset.label_noise")]
-    barred = c["never_learned"] if r["subset"] == "prac" else 0  # the shipped selector's bar (prac.select.selectors)
+    barred = r.get("barred") or 0  # the set's members the selector never trains on (account_for)
     if barred:
         lines.append(f"- the search leaves out the {barred:,} never-learned samples, which under label noise are "
                      "mostly mislabelled (docs/selection.md; select.method=prac_paper keeps them)")

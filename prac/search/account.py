@@ -39,6 +39,7 @@ def account_for(run: Run, chosen: dict) -> dict:
                    full_round_forwards=forwards(min(plan.full_round * plan.batch, round(plan.epochs * plan.n)),
                                                 run.curve_cost(plan.full_round)),
                    retrains=chosen["candidates"])
+    barred = run.selector.barred(run.stats)  # what the selector never trains on (prac.select.selectors)
     amortised = None
     if subset == "prac":
         amortised = amortise(entry, run.rdir.name, {"run": run.rdir.name, "model": setup.model.name,
@@ -49,6 +50,7 @@ def account_for(run: Run, chosen: dict) -> dict:
         "prac_key": entry.key, "subset": subset, "search": run.policy.name, "seed": cfg.seed,
         "prac_size": entry.meta["prac_size"], "subset_size": len(run.initial), "train_size": plan.n,
         "composition": entry.meta.get("composition"),
+        "barred": 0 if barred is None else int(barred[run.stats["index"]].sum()),  # the set's members left out
         "dense_test_acc": rounds[0]["test_acc"], "dense_val_acc": rounds[0]["val_acc"],
         "final_density": chosen["density"], "ticket_test_acc": chosen["test_acc"],
         "ticket": {k: v for k, v in chosen.items() if k != "candidates"},

@@ -6,8 +6,9 @@ COMPOSITION = {"never_learned": 300, "forgotten": 120, "flipped": 40, "looks_mis
 
 
 def report(subset: str, prac_size: int, subset_size: int) -> dict:
+    barred = 300 if subset == "prac" else 0   # as account_for records it: the shipped selector bars the never-learned
     return {"composition": COMPOSITION, "prac_size": prac_size, "train_size": 1_000, "subset": subset,
-            "subset_size": subset_size}
+            "subset_size": subset_size, "barred": barred}
 
 
 def test_the_shipped_selector_says_it_leaves_out_the_never_learned_samples_and_the_papers_rule_does_not():

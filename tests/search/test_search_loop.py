@@ -217,6 +217,7 @@ def test_the_rewind_policy_unites_the_flips_with_the_set_and_finetune_refreshes_
     sizes = [x["subset_size"] for x in r["rounds"][1:]]
     trained = [seen[k] for k in sorted(seen)]
     assert not any(barred[t].any() for t in trained)
+    assert r["barred"] == int(barred[st["index"]].sum())   # the report counts the set's members left out
     if search_policy == "rewind":  # every round trained and probed but the last: subsets of rounds 1..4
         assert sorted(flips) == [1, 2, 3] and sorted(seen) == [1, 2, 3, 4]
         assert sizes[0] == len(members) and sizes == sorted(sizes)                  # cumulative: never shrinks
