@@ -25,8 +25,8 @@ import dataclasses
 from prac.config.schema import Config, digest
 
 ROLES = ("data", "dense", "set", "search")
-BUILD_VERSION = 3   # 3: EL2N scores in the set's statistics (2: identity from the declared roles)
-SEARCH_VERSION = 15  # 15: select.method=prac leaves out never-learned samples (14: magnitude; 13: same-sign)
+BUILD_VERSION = 4   # 4: the probe in bf16 where the device computes it natively; 3: EL2N scores; 2: declared roles
+SEARCH_VERSION = 16  # 16: the probe in bf16 where native; 15: prac leaves out never-learned; 14: magnitude
 
 
 def role(f: dataclasses.Field) -> str:

@@ -92,8 +92,8 @@ class TrainConfig:
     milestones: tuple[float, ...] = key((), "step schedule: fractions of training where the lr drops tenfold", "dense")
     warmup: float = key(0.0, "fraction of training with a linear lr warm-up", "dense")
     augment: bool = key(False, "random crop (pad 4) + horizontal flip, for images", "dense")
-    precision: str = key("auto", "auto (bf16 autocast on CUDA, fp32 elsewhere), fp32 or bf16; weights and optimizer "
-                                 "stay fp32", "dense")
+    precision: str = key("auto", "auto (bf16 autocast on CUDA, fp32 elsewhere but the flip probe in bf16 on a CPU "
+                                 "that computes it natively), fp32 or bf16; weights and optimizer stay fp32", "dense")
     compile: bool = key(False, "torch.compile the training forward (pays off on long GPU runs only)", "dense")
     eval_every: int | None = key(None, "optimizer steps between the points of a run's validation curve, which gives "
                                        "the early-stop step (null: 20 points per run; 0: the end only)", "dense")

@@ -291,7 +291,7 @@ def flips_among(run: Run, model, masks: Masks, idx: torch.Tensor) -> torch.Tenso
     p, t = run.cfg.prune, run.t
     x, y = (t["x_train"], t["y_train"]) if len(idx) == run.plan.n else (t["x_train"][idx], t["y_train"][idx])
     return idx[prune_flips(model, masks, x, p.round_rate, p.out_rate, p.scope, y=y,
-                           learned_mse=run.setup.learned_mse, conv_rate=p.conv_rate)]
+                           learned_mse=run.setup.learned_mse, conv_rate=p.conv_rate, precision=run.cfg.train.precision)]
 
 
 def probed_samples(n: int, fraction: float, seed: int, r: int) -> torch.Tensor:

@@ -77,10 +77,11 @@ def build_set(setup: Setup, out=None, progress=None) -> cache.Entry:
     stats, rewind, dense = dense_run(setup, model, t, [tracker, errors], init, ckpt, saved, progress)
     start = time.perf_counter() - stats.seconds
     # the dense network's logits on the training split: the probe's reference predictions
-    logits = predict(model, t["x_train"], logits=True)
+    logits = predict(model, t["x_train"], logits=True, precision=cfg.train.precision)
     p = cfg.prune
     flipped = prune_flips(model, None, t["x_train"], p.round_rate, p.out_rate, p.scope, reference=logits,
-                          y=t["y_train"], learned_mse=setup.learned_mse, conv_rate=p.conv_rate)
+                          y=t["y_train"], learned_mse=setup.learned_mse, conv_rate=p.conv_rate,
+                          precision=cfg.train.precision)
     index = prac_indices(tracker.forgetting_events.cpu(), tracker.never_learned.cpu(), flipped, cfg.select.threshold)
     seconds = time.perf_counter() - start
     if len(index) == 0:

@@ -155,15 +155,17 @@ def _digest(tensors: dict) -> str:
 # What a tiny fixed build and search compute, per stage version. A change to the build or the
 # search that moves these must bump BUILD_VERSION or SEARCH_VERSION in prac/config/identity.py
 # (so no cached set or run from before is served as the new code's) and record the new digest
-# here. Float sums depend on the CPU's vector width: these are the 2-core CI machine's.
+# here. Float sums depend on the CPU's vector width: these are the 2-core CI machine's. The run
+# is pinned to fp32 (train.precision): under auto the probe predicts in bf16 on a CPU that
+# computes it natively (prac.train.fastpath.probe_dtype), and CI machines differ in that.
 GOLDEN = {("build", identity.BUILD_VERSION): "2e1974255554a6b4",
           ("search", identity.SEARCH_VERSION): "61111ab981452f73"}
 
 
 def test_each_stage_version_is_tied_to_what_it_computes(tmp_path, one_thread):
-    pset = prac.build_prac(out=tmp_path, train__epochs=2, prune__rounds=3, dataset__train_limit=400)
-    ticket = prac.find_ticket(out=tmp_path, prac_set=pset, train__epochs=2, prune__rounds=3,
-                              dataset__train_limit=400)
+    tiny = {"train__epochs": 2, "prune__rounds": 3, "dataset__train_limit": 400, "train__precision": "fp32"}
+    pset = prac.build_prac(out=tmp_path, **tiny)
+    ticket = prac.find_ticket(out=tmp_path, prac_set=pset, **tiny)
     got = {("build", identity.BUILD_VERSION): _digest(pset.stats()),
            ("search", identity.SEARCH_VERSION): _digest(ticket.masks)}
     assert got == GOLDEN, ("a stage computes something new: bump its version in prac/config/identity.py and set "

@@ -1,6 +1,7 @@
 """The GPU fast path (train.precision, channels-last layout, train.compile, uint8 pixels on
 the device) as far as a CPU can check it: each switch forced on here keeps pruned weights
-exactly zero and the results where they belong, and the defaults change nothing on CPU."""
+exactly zero and the results where they belong, and the defaults change nothing on CPU but
+the flip probe's precision where the CPU computes bf16 natively."""
 
 import sys
 
@@ -17,10 +18,10 @@ from prac.data.dataset import Pixels, batch
 from prac.data.prepare import Raw, finish
 from prac.train.loop import train
 from prac.train.evaluate import evaluate
-from prac.train.fastpath import is_channels_last
+from prac.train.fastpath import amp_dtype, is_channels_last, probe_dtype
 from prac.errors import PracError
 from prac.prune import magnitude_masks
-from prac.select import predict
+from prac.select import predict, prune_flips
 from prac.select.track import ForgettingTracker
 
 CUDA = torch.cuda.is_available()
@@ -248,3 +249,23 @@ class _Recorder:
     @property
     def syncs(self):
         return [str(w.message) for w in self._log if "synchroniz" in str(w.message)]
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_the_probe_predicts_in_bf16_only_where_the_device_computes_it_natively(native, monkeypatch):
+    """Under train.precision=auto on a CPU, training and evaluation stay fp32; the flip probe's
+    two passes run in bf16 where the CPU has AVX512-BF16 or AMX, in fp32 elsewhere (where bf16
+    is emulated and slower), and in what an explicit fp32 or bf16 says everywhere."""
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    cpu = torch.device("cpu")
+    assert probe_dtype("auto", cpu) == (torch.bfloat16 if native else None) and amp_dtype("auto", cpu) is None
+    assert probe_dtype("fp32", cpu) is None and probe_dtype("bf16", cpu) == torch.bfloat16
+    d, m = images(), convnet()
+    auto = predict(m, d.x_train, logits=True)
+    assert torch.equal(auto, predict(m, d.x_train, logits=True, precision="bf16" if native else "fp32"))
+    assert not torch.equal(predict(m, d.x_train, logits=True, precision="bf16"),
+                           predict(m, d.x_train, logits=True, precision="fp32"))
+    # the unpruned pass a caller hands in (the build's dense logits) is in the probe's own precision
+    flips = prune_flips(m, None, d.x_train, 0.5, 0.25)
+    assert torch.equal(prune_flips(m, None, d.x_train, 0.5, 0.25, reference=auto), flips)
