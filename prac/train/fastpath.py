@@ -20,10 +20,16 @@ def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 def native_bf16(device: torch.device) -> bool:
     """Whether ``device`` computes bf16 matrix products natively: CUDA, or a CPU with AVX512-BF16
     or AMX, where oneDNN runs them 2-4x faster than fp32 (LeNet-300-100: 3.6x; Conv-2: 2.3x).
-    Elsewhere (AVX2) bf16 is emulated and slower than fp32."""
+    Elsewhere (AVX2) bf16 is emulated, with nothing to gain, and the probe stays fp32."""
     if device.type == "cuda":
         return True
-    return device.type == "cpu" and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    return device.type == "cpu" and (_cpu_has("_is_avx512_bf16_supported") or _cpu_has("_is_amx_tile_supported"))
+
+
+def _cpu_has(probe: str) -> bool:
+    """One of ``torch.cpu``'s private feature probes; False where a torch release the package
+    allows lacks it."""
+    return bool(getattr(torch.cpu, probe, lambda: False)())
 
 
 def probe_dtype(precision: str, device: torch.device) -> torch.dtype | None:
