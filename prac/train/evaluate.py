@@ -10,16 +10,16 @@ from torch import nn
 from prac.train import distributed
 from prac.data.dataset import Pixels, batch
 from prac.errors import PracError
-from prac.train.fastpath import amp_dtype, autocast, is_channels_last
+from prac.train.fastpath import amp_dtype, autocast, eval_layout
 from prac.train.task import correctness, is_regression, learned_threshold, mse_loss
 
 
 def forward_batches(model: nn.Module, x: torch.Tensor | Pixels, batch_size: int, precision: str = "auto"):
     """``model``'s outputs on consecutive row batches of ``x`` (float tensor or ``Pixels``),
-    on the model's device, with the fast path of ``precision`` and of the model's layout.
-    The caller sets eval mode and no_grad."""
+    on the model's device, with the fast path of ``precision`` and the layout of
+    ``prac.train.fastpath.eval_layout``. The caller sets eval mode and no_grad."""
     device = next(model.parameters()).device
-    amp, channels_last = amp_dtype(precision, device), x.dim() == 4 and is_channels_last(model)
+    amp, (model, channels_last) = amp_dtype(precision, device), eval_layout(model, x)
     for i in range(0, len(x), batch_size):
         xb = batch(x, slice(i, i + batch_size), device)
         if channels_last:

@@ -1,12 +1,14 @@
-"""The GPU fast path's switches, resolved for a device: bf16 autocast (``train.precision``),
-channels-last layout (on CUDA) and host-to-device copies that do not block.
-On CPU with the defaults every one of them is off for training and evaluation
-(``prac.train.loop``'s docstring); only the flip probe's predictions run in bf16 on a CPU
-that computes it natively (``probe_dtype``)."""
+"""The fast path's switches, resolved for a device: bf16 autocast (``train.precision``),
+channels-last layout and host-to-device copies that do not block.
+On CPU with the defaults training runs as on any device without them (``prac.train.loop``'s
+docstring); two things differ there: the flip probe's predictions run in bf16 on a CPU that
+computes it natively (``probe_dtype``), and a convolutional network is evaluated through a
+channels-last copy (``eval_layout``)."""
 
 from __future__ import annotations
 
 import contextlib
+import copy
 
 import torch
 from torch import nn
@@ -51,6 +53,24 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
 def wants_channels_last(device: torch.device, x) -> bool:
     """Channels-last layout: for 4-D (image) inputs on CUDA, where convolutions run faster in it."""
     return x.dim() == 4 and device.type == "cuda"
+
+
+def eval_layout(model: nn.Module, x) -> tuple[nn.Module, bool]:
+    """The module an evaluation pass over ``x`` runs, and whether its inputs go channels-last.
+    A model that training left channels-last (CUDA) is evaluated as it is. On the CPU a
+    convolutional network is evaluated through a channels-last copy: oneDNN's forward
+    convolutions run 2-3x faster there than in the default layout (Conv-2: docs/profile.md),
+    and the copy costs one pass over the weights. Training on the CPU keeps the default
+    layout: oneDNN's channels-last backward of a strided 1x1 convolution with fewer input
+    channels than its vector block writes past its workspace (uxlfoundation/oneDNN#6035;
+    a heap corruption here on ResNet-20 at width 1/4), and evaluation runs no backward."""
+    if x.dim() != 4:
+        return model, False
+    if is_channels_last(model):
+        return model, True
+    if next(model.parameters()).device.type == "cpu" and any(p.dim() == 4 for p in model.parameters()):
+        return copy.deepcopy(model).to(memory_format=torch.channels_last), True
+    return model, False
 
 
 def is_channels_last(model: nn.Module) -> bool:

@@ -29,7 +29,8 @@ images held on the device as uint8 ``Pixels`` normalised per batch (``batch``). 
 makes no host synchronisation per batch: the CPU-drawn random numbers travel through
 pinned memory without blocking, the per-sample correctness stays on the device, and the
 only tensor read on the host is the loss sum, once per epoch. On CPU, with the defaults,
-all of it is off and the results are bit-identical to the plain loop.
+all of it is off and training is bit-identical to the plain loop (evaluation runs a
+convnet through a channels-last copy there: ``prac.train.fastpath.eval_layout``).
 """
 
 from __future__ import annotations

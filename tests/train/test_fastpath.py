@@ -1,7 +1,8 @@
 """The GPU fast path (train.precision, channels-last layout, train.compile, uint8 pixels on
 the device) as far as a CPU can check it: each switch forced on here keeps pruned weights
-exactly zero and the results where they belong, and the defaults change nothing on CPU but
-the flip probe's precision where the CPU computes bf16 natively."""
+exactly zero and the results where they belong, and the defaults change nothing of CPU
+training; on CPU a convolutional network is evaluated through a channels-last copy, and the
+flip probe predicts in bf16 where the CPU computes it natively."""
 
 import sys
 
@@ -18,7 +19,7 @@ from prac.data.dataset import Pixels, batch
 from prac.data.prepare import Raw, finish
 from prac.train.loop import train
 from prac.train.evaluate import evaluate
-from prac.train.fastpath import amp_dtype, is_channels_last, probe_dtype
+from prac.train.fastpath import amp_dtype, eval_layout, is_channels_last, probe_dtype
 from prac.errors import PracError
 from prac.prune import magnitude_masks
 from prac.select import predict, prune_flips
@@ -92,6 +93,31 @@ def test_bf16_autocast_trains_with_fp32_weights_and_exact_zeros():
     assert int(tracker.presentations.sum()) == 6 * 80 and all(torch.isfinite(p).all() for p in bf16.parameters())
     d = images()
     assert evaluate(bf16, d.x_train, d.y_train, precision="bf16") > 0.6     # it learned (chance: 1/3)
+
+
+def test_cpu_evaluates_a_convnet_through_a_channels_last_copy_and_leaves_the_model_alone():
+    """Evaluation's channels-last copy (``eval_layout``): the same outputs as the default
+    layout up to float rounding, and the trained model, its layout and its storage untouched
+    (the optimizer and the masks hold those tensors)."""
+    d = images()
+    masks = magnitude_masks(convnet(), None, 0.5, 0.25)
+    m, _ = run(BASE, masks=masks)
+    m.eval()
+    storage = [p.data_ptr() for p in m.parameters()]
+    twin, channels_last = eval_layout(m, d.x_test)
+    assert channels_last and twin is not m and is_channels_last(twin) and not is_channels_last(m)
+    with torch.no_grad():
+        plain = m(d.x_test)
+    logits = predict(m, d.x_test, logits=True, precision="fp32")
+    assert torch.allclose(logits, plain, atol=1e-5, rtol=1e-5)
+    assert torch.equal(predict(m, d.x_test, precision="fp32"), plain.argmax(1))
+    assert evaluate(m, d.x_test, d.y_test) == float((plain.argmax(1) == d.y_test).float().mean())
+    assert [p.data_ptr() for p in m.parameters()] == storage and all(p.is_contiguous() for p in m.parameters())
+    assert pruned_are_zero(m, masks)
+    # a network without convolutions, or flat inputs, is evaluated as it is
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3))
+    assert eval_layout(mlp, d.x_test) == (mlp, False)
+    assert eval_layout(m, d.x_test.flatten(1)) == (m, False)
 
 
 def test_channels_last_on_cpu_matches_the_default_layout(monkeypatch):
