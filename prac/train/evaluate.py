@@ -19,7 +19,7 @@ def forward_batches(model: nn.Module, x: torch.Tensor | Pixels, batch_size: int,
     on the model's device, with the fast path of ``precision`` and the layout of
     ``prac.train.fastpath.eval_layout``. The caller sets eval mode and no_grad."""
     device = next(model.parameters()).device
-    amp, (model, channels_last) = amp_dtype(precision, device), eval_layout(model, x)
+    amp, (model, channels_last) = amp_dtype(precision, device), eval_layout(model, x, device)
     for i in range(0, len(x), batch_size):
         xb = batch(x, slice(i, i + batch_size), device)
         if channels_last:

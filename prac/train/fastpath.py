@@ -55,20 +55,21 @@ def wants_channels_last(device: torch.device, x) -> bool:
     return x.dim() == 4 and device.type == "cuda"
 
 
-def eval_layout(model: nn.Module, x) -> tuple[nn.Module, bool]:
-    """The module an evaluation pass over ``x`` runs, and whether its inputs go channels-last.
-    A model that training left channels-last (CUDA) is evaluated as it is. On the CPU a
-    convolutional network is evaluated through a channels-last copy: oneDNN's forward
-    convolutions run 2-3x faster there than in the default layout (Conv-2: docs/profile.md),
-    and the copy costs one pass over the weights. Training on the CPU keeps the default
-    layout: oneDNN's channels-last backward of a strided 1x1 convolution with fewer input
-    channels than its vector block writes past its workspace (uxlfoundation/oneDNN#6035;
-    a heap corruption here on ResNet-20 at width 1/4), and evaluation runs no backward."""
+def eval_layout(model: nn.Module, x, device: torch.device) -> tuple[nn.Module, bool]:
+    """The module an evaluation pass over ``x`` on ``device`` (the model's) runs, and whether
+    its inputs go channels-last. A model that training left channels-last (CUDA) is evaluated
+    as it is. On the CPU a convolutional network is evaluated through a channels-last copy:
+    oneDNN's forward convolutions run 1.6-2.2x faster there than in the default layout
+    (Conv-2, VGG-16; ResNet-20 about even: docs/profile.md), and the copy costs one pass
+    over the weights. Training on the CPU keeps the default layout: oneDNN's channels-last
+    backward of a strided 1x1 convolution with fewer input channels than its vector block
+    writes past its workspace (uxlfoundation/oneDNN#6035; a heap corruption here on
+    ResNet-20 at width 1/4), and evaluation runs no backward."""
     if x.dim() != 4:
         return model, False
     if is_channels_last(model):
         return model, True
-    if next(model.parameters()).device.type == "cpu" and any(p.dim() == 4 for p in model.parameters()):
+    if device.type == "cpu" and any(p.dim() == 4 for p in model.parameters()):
         return copy.deepcopy(model).to(memory_format=torch.channels_last), True
     return model, False
 

@@ -104,7 +104,7 @@ def test_cpu_evaluates_a_convnet_through_a_channels_last_copy_and_leaves_the_mod
     m, _ = run(BASE, masks=masks)
     m.eval()
     storage = [p.data_ptr() for p in m.parameters()]
-    twin, channels_last = eval_layout(m, d.x_test)
+    twin, channels_last = eval_layout(m, d.x_test, torch.device("cpu"))
     assert channels_last and twin is not m and is_channels_last(twin) and not is_channels_last(m)
     with torch.no_grad():
         plain = m(d.x_test)
@@ -116,8 +116,8 @@ def test_cpu_evaluates_a_convnet_through_a_channels_last_copy_and_leaves_the_mod
     assert pruned_are_zero(m, masks)
     # a network without convolutions, or flat inputs, is evaluated as it is
     mlp = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3))
-    assert eval_layout(mlp, d.x_test) == (mlp, False)
-    assert eval_layout(m, d.x_test.flatten(1)) == (m, False)
+    assert eval_layout(mlp, d.x_test, torch.device("cpu")) == (mlp, False)
+    assert eval_layout(m, d.x_test.flatten(1), torch.device("cpu")) == (m, False)
 
 
 def test_channels_last_on_cpu_matches_the_default_layout(monkeypatch):

@@ -8,7 +8,7 @@ from prac.models.registry import build_model
 from prac.config.schema import ModelConfig
 orig = E.eval_layout
 def timed(m, x, y, bs, new):
-    E.eval_layout = orig if new else (lambda m, x: (m, False))
+    E.eval_layout = orig if new else (lambda m, x, device: (m, False))
     t = time.perf_counter(); a = E.evaluate(m, x, y, batch_size=bs); return time.perf_counter() - t, a
 specs = [("conv2", 0.125, (1, 28, 28)), ("conv2", 1.0, (1, 28, 28)), ("resnet20", 0.25, (3, 32, 32)), ("vgg16", 0.125, (3, 32, 32))]
 for name, w, shape in specs[: int(sys.argv[1]) if len(sys.argv) > 1 else 4]:
