@@ -8,23 +8,18 @@ from prac.config.load import load_config
 from prac.setup import from_config
 
 os.environ.setdefault("PRAC_NO_PROGRESS", "1")
-torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+# One torch thread for the whole suite, the prac processes it starts included: its tensors are
+# tiny, and a second thread only adds synchronisation, which a busy machine turns into waits
+# (tests/search/test_search_loop.py beside two benchmarks on the 2-core VM: 40 s with one
+# thread, 122 s with two; the tiny bench in tests/pipelines/test_bench.py: 19 s and 624 s).
+os.environ["OMP_NUM_THREADS"] = "1"
+torch.set_num_threads(1)
 
 
 @pytest.fixture
 def tiny_overrides():
     """A digits run small enough for the test suite: few epochs, few rounds."""
     return ["train.epochs=4", "prune.rounds=2", "dataset.train_limit=600"]
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    """One torch thread for a module of tiny tensors: on the shared 2-core machines a second
-    thread costs far more per operation than it gains."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

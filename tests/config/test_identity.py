@@ -162,7 +162,7 @@ GOLDEN = {("build", identity.BUILD_VERSION): "2e1974255554a6b4",
           ("search", identity.SEARCH_VERSION): "61111ab981452f73"}
 
 
-def test_each_stage_version_is_tied_to_what_it_computes(tmp_path, one_thread):
+def test_each_stage_version_is_tied_to_what_it_computes(tmp_path):
     tiny = {"train__epochs": 2, "prune__rounds": 3, "dataset__train_limit": 400, "train__precision": "fp32"}
     pset = prac.build_prac(out=tmp_path, **tiny)
     ticket = prac.find_ticket(out=tmp_path, prac_set=pset, **tiny)

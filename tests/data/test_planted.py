@@ -13,7 +13,6 @@ from prac.errors import PracError
 from prac.models.planted import TASKS, _match, helix, linears, pad, target_network
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from prac.prune_synflow import synflow_masks
 TINY = {"task_kwargs": {"n_train": 600, "n_test": 200}, "recipe": {"train.epochs": 2}}
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_tiny_planted_bench_writes_the_documented_json_and_resumes(tmp_path, monkeypatch):

@@ -28,15 +28,6 @@ from prac.select.track import ForgettingTracker
 CUDA = torch.cuda.is_available()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: a second thread only adds synchronisation (37x slower on a loaded VM)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def images(n=96, seed=0):
     """A uint8 image data set (3×8×8, 3 classes; the class brightens one channel), through
     the same ``finish`` as every loader."""
