@@ -13,8 +13,6 @@ from prac.errors import PracError
 from prac.models.planted import TASKS, _match, helix, linears, pad, target_network
 
 
-
-
 @pytest.fixture(scope="module")
 def tasks():
     return {name: make_task(name, seed=0) for name in TASKS}

@@ -15,8 +15,6 @@ from prac.prune_synflow import synflow_masks
 TINY = {"task_kwargs": {"n_train": 600, "n_test": 200}, "recipe": {"train.epochs": 2}}
 
 
-
-
 def test_tiny_planted_bench_writes_the_documented_json_and_resumes(tmp_path, monkeypatch):
     s = run_planted(["circle"], ["planted", "0.1"], ["oracle", "imp"], 1, tmp_path, **TINY)
     b = json.loads((tmp_path / "planted.json").read_text())
