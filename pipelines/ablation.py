@@ -8,6 +8,14 @@ IMP, PrAC IMP, a random subset of the same size and the compute-matched control 
 cached, so variants share the PrAC set and full-data IMP). The table gives, per variant and
 evaluated round, the mean ± std over seeds of the retrained tickets' **validation**
 accuracy (method choices are made on it) beside the test accuracy, and the search's steps.
+
+    python -m pipelines.ablation --compare shipped=docs/suite/conv2-eighth-20k-6seeds-v17.json \
+        --compare b02=artifacts/conv2-b02/bench.json
+
+compares bench files already written (a variant run with ``prac bench --methods prac``
+against the suite's stored bench, whose full-data IMP it then need not train again): the
+same tables on the seeds every file holds, each variant's PrAC also against the first
+file's full-data IMP, and the savings. No training.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ import json
 from pathlib import Path
 
 from pipelines.bench import run_bench
-from pipelines.bench_report import diff_text, round_difference
+from pipelines.bench_report import _mean_std, diff_text, round_difference
 from prac.config.load import load_config
 
 
@@ -25,12 +33,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config")
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--variant", action="append", required=True, help="NAME=key=v,key=v")
+    ap.add_argument("--out")
+    ap.add_argument("--variant", action="append", default=[], help="NAME=key=v,key=v")
+    ap.add_argument("--compare", action="append", default=[], help="NAME=bench.json (no training; the first is "
+                                                                     "the reference)")
     ap.add_argument("--set", action="append", default=[], help="overrides for every variant")
     ap.add_argument("--eval-rounds", default=None)
     ap.add_argument("--methods", default="full,prac,random,matched")
     a = ap.parse_args()
+    if a.compare:
+        print(compare({name: json.loads(Path(path).read_text()) for name, _, path in
+                       (spec.partition("=") for spec in a.compare)}))
+        return
+    if not (a.variant and a.out):
+        ap.error("give --out and at least one --variant (or --compare NAME=bench.json ...)")
     only = {int(r) for r in a.eval_rounds.split(",")} if a.eval_rounds else None
     rows = {}
     for spec in a.variant:
@@ -64,17 +80,19 @@ def table(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def against_first(rows: dict[str, dict]) -> str:
-    """Each variant's PrAC (full-data IMP where PrAC did not run) minus the first variant's,
-    paired by seed, on validation (what a choice is made on) and test, at each retrained
-    round: mean [95 % interval] and verdict. Variants run on other seeds are not paired."""
+def against_first(rows: dict[str, dict], reference: str | None = None) -> str:
+    """Each variant's PrAC (full-data IMP where PrAC did not run) minus the first variant's
+    (minus the first variant's ``reference`` method, when given: every variant, the first
+    too), paired by seed, on validation (what a choice is made on) and test, at each
+    retrained round: mean [95 % interval] and verdict. Variants run on other seeds are not paired."""
     names = list(rows)
     method = "prac" if "prac" in rows[names[0]]["methods"] else "full"
-    ref = {r["round"]: r for r in _evaluated(rows[names[0]]["methods"][method])}
-    lines = [f"{method} minus variant {names[0]}'s, paired by seed (pp, validation / test):", "",
+    shown = {r["round"] for r in _evaluated(rows[names[0]]["methods"][method])}
+    ref = {r["round"]: r for r in _evaluated(rows[names[0]]["methods"][reference or method]) if r["round"] in shown}
+    lines = [f"{method} minus variant {names[0]}'s {reference or method}, paired by seed (pp, validation / test):", "",
              "| variant | " + " | ".join(f"{100 * r['density']:.1f} %" for r in ref.values()) + " |",
              "|---|" + "---|" * len(ref)]
-    for name in names[1:]:
+    for name in names[1:] if reference is None else names:
         if rows[name].get("seeds") != rows[names[0]].get("seeds"):
             lines.append(f"| {name} | not the same seeds |")
             continue
@@ -84,6 +102,56 @@ def against_first(rows: dict[str, dict]) -> str:
             d = [None if i not in by_round else round_difference(by_round[i], base, split) for split in ("val", "test")]
             cells.append("–" if None in d else " / ".join(diff_text(x) for x in d))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def compare(rows: dict[str, dict]) -> str:
+    """``main``'s tables for bench summaries already written, restricted to the seeds all of
+    them ran (``on_seeds``), with each variant's PrAC against the first's full-data IMP too,
+    and the savings against the first's full-data IMP (whose steps are the same on every seed)."""
+    common = sorted(set.intersection(*(set(s["seeds"]) for s in rows.values())))
+    if not common:
+        raise SystemExit("the bench files share no seed: nothing to pair")
+    rows = {name: on_seeds(s, common) for name, s in rows.items()}
+    parts = [f"seeds {common}", table(rows), against_first(rows)]
+    full = next(iter(rows.values()))["methods"].get("full")
+    if full is not None:
+        parts += [against_first(rows, "full"), savings(rows, full)]
+    return "\n\n".join(parts)
+
+
+def on_seeds(summary: dict, seeds: list[int]) -> dict:
+    """``summary`` (a bench.json) with every round's per-seed values, and their mean and
+    std, kept for ``seeds`` only; totals (steps, compute, wall) stay the file's means."""
+    keep = [summary["seeds"].index(s) for s in seeds]
+    methods = {}
+    for m, v in summary["methods"].items():
+        rounds = []
+        for r in v["rounds"]:
+            r = dict(r)
+            for split in ("val", "test"):
+                values = r.get(f"{split}_acc_values")
+                if values is not None:
+                    r[f"{split}_acc_values"] = [values[i] for i in keep]
+                    r[f"{split}_acc_mean"], r[f"{split}_acc_std"] = _mean_std(r[f"{split}_acc_values"])
+            rounds.append(r)
+        methods[m] = {**v, "rounds": rounds}
+    return {**summary, "methods": methods, "seeds": list(seeds)}
+
+
+def savings(rows: dict[str, dict], full: dict) -> str:
+    """Each variant's PrAC steps (build and search) and its savings against ``full``, in steps
+    and with every pass counted, and the wall ratio (each file's own mean wall)."""
+    lines = ["| variant | PrAC steps | steps saved | every pass counted | wall over full-data IMP's |",
+             "|---|---:|---:|---:|---:|"]
+    for name, s in rows.items():
+        p = s["methods"].get("prac")
+        if p is None:
+            continue
+        wall = "–" if not (p.get("wall_seconds") and full.get("wall_seconds")) else \
+            f"{p['wall_seconds'] / full['wall_seconds']:.3f}"
+        lines.append(f"| {name} | {p['steps_total']:,} | {100 * (1 - p['steps_total'] / full['steps_total']):.1f} % | "
+                     f"{100 * (1 - p['compute'] / full['compute']):.1f} % | {wall} |")
     return "\n".join(lines)
 
 

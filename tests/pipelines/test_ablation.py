@@ -1,6 +1,6 @@
 """The ablation table's paired comparison of each variant against the first."""
 
-from pipelines.ablation import against_first
+from pipelines.ablation import against_first, compare, on_seeds
 
 
 def _variant(val: list[float], test: list[float]) -> dict:
@@ -31,3 +31,36 @@ def test_variants_without_prac_compare_full_data_imp_and_other_seeds_are_not_pai
     a, b = _variant([0.9, 0.91, 0.92], [0.9, 0.91, 0.92]), _variant([0.9, 0.91, 0.92], [0.9, 0.91, 0.92])
     a["seeds"], b["seeds"] = [0, 1, 2], [3, 4, 5]
     assert "| b | not the same seeds |" in against_first({"a": a, "b": b})
+
+
+def _bench(seeds: list[int], prac: dict[int, float], full: dict[int, float] | None = None) -> dict:
+    """A bench.json summary: PrAC (and full-data IMP) retrained at round 1 on ``seeds``."""
+    def method(acc: dict[int, float], steps: int, compute: int) -> dict:
+        v = [acc[s] for s in seeds]
+        return {"rounds": [{"round": 0, "density": 1.0, "test_acc_mean": 0.9},
+                           {"round": 1, "density": 0.8, "test_acc_mean": sum(v) / len(v), "test_acc_std": 0.0,
+                            "val_acc_mean": sum(v) / len(v), "val_acc_std": 0.0,
+                            "val_acc_values": v, "test_acc_values": v}],
+                "steps_total": steps, "compute": compute, "wall_seconds": steps / 100}
+    out = {"seeds": seeds, "methods": {"prac": method(prac, 120, 300)}}
+    if full is not None:
+        out["methods"]["full"] = method(full, 1000, 1000)
+    return out
+
+
+def test_compare_pairs_stored_benches_on_the_seeds_both_ran():
+    stored = _bench([0, 1, 2, 3], {0: 0.90, 1: 0.80, 2: 0.85, 3: 0.10}, full={0: 0.89, 1: 0.81, 2: 0.84, 3: 0.95})
+    new = _bench([1, 2, 0], {0: 0.91, 1: 0.81, 2: 0.86})
+    text = compare({"shipped": stored, "fast": new})
+    assert text.startswith("seeds [0, 1, 2]")                  # seed 3, which only the stored bench ran, is left out
+    assert "| fast | +1.00 [+1.00, +1.00] ahead / +1.00" in text  # +1 pp on each seed, paired by seed, not by position
+    # against the stored full-data IMP on seeds 0-2 (+1, -1, +1 for the stored PrAC; +2, 0, +2 for the new one)
+    assert "| shipped | +0.33 [" in text and "| fast | +1.33 [" in text
+    assert "| fast | 120 | 88.0 % | 70.0 % | 0.120 |" in text
+
+
+def test_on_seeds_keeps_each_seeds_values_and_recomputes_the_mean():
+    s = on_seeds(_bench([5, 6, 7], {5: 0.5, 6: 0.7, 7: 0.9}), [7, 5])
+    r = s["methods"]["prac"]["rounds"][1]
+    assert s["seeds"] == [7, 5] and r["val_acc_values"] == [0.9, 0.5]
+    assert abs(r["val_acc_mean"] - 0.7) < 1e-12
