@@ -16,6 +16,14 @@ compares bench files already written (a variant run with ``prac bench --methods 
 against the suite's stored bench, whose full-data IMP it then need not train again): the
 same tables on the seeds every file holds, each variant's PrAC also against the first
 file's full-data IMP, and the savings. No training.
+
+    python -m pipelines.ablation --combine docs/suite/conv2-eighth-20k-6seeds-v17.json \
+        artifacts/conv2-b02/bench.json --out docs/suite/conv2-b02
+
+writes the bench (``bench.json``, ``bench.md``, plots) of the first file's full-data IMP
+beside the second file's other methods, on their common seeds: for a change that leaves
+full-data IMP's computation as it was (a search setting it does not read). The wall ratio
+is left out, since the two were not timed side by side.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import json
 from pathlib import Path
 
 from pipelines.bench import run_bench
+from pipelines import bench_report
 from pipelines.bench_report import _mean_std, diff_text, round_difference
 from prac.config.load import load_config
 
@@ -37,6 +46,8 @@ def main() -> None:
     ap.add_argument("--variant", action="append", default=[], help="NAME=key=v,key=v")
     ap.add_argument("--compare", action="append", default=[], help="NAME=bench.json (no training; the first is "
                                                                      "the reference)")
+    ap.add_argument("--combine", nargs=2, metavar=("BASE", "NEW"), help="BASE's full-data IMP beside NEW's methods "
+                                                                        "(bench.json files), written to --out")
     ap.add_argument("--set", action="append", default=[], help="overrides for every variant")
     ap.add_argument("--eval-rounds", default=None)
     ap.add_argument("--methods", default="full,prac,random,matched")
@@ -44,6 +55,15 @@ def main() -> None:
     if a.compare:
         print(compare({name: json.loads(Path(path).read_text()) for name, _, path in
                        (spec.partition("=") for spec in a.compare)}))
+        return
+    if a.combine:
+        if not a.out:
+            ap.error("--combine writes a bench: give --out DIR")
+        base, new = (json.loads(Path(f).read_text()) for f in a.combine)
+        s = combined(base, new)
+        Path(a.out).mkdir(parents=True, exist_ok=True)
+        bench_report.write(Path(a.out), s)
+        print(bench_report.headline(s))
         return
     if not (a.variant and a.out):
         ap.error("give --out and at least one --variant (or --compare NAME=bench.json ...)")
@@ -118,6 +138,21 @@ def compare(rows: dict[str, dict]) -> str:
     if full is not None:
         parts += [against_first(rows, "full"), savings(rows, full)]
     return "\n\n".join(parts)
+
+
+def combined(base: dict, new: dict) -> dict:
+    """A bench summary of ``base``'s full-data IMP beside ``new``'s other methods on the
+    seeds both ran (``on_seeds``), with its comparisons recomputed
+    (``bench_report.comparisons``) and no wall ratio: the two were not timed side by side."""
+    common = sorted(set(base["seeds"]) & set(new["seeds"]))
+    if not common or "full" not in base["methods"]:
+        raise SystemExit("--combine needs a first bench with full-data IMP and a seed in common with the second")
+    base, new = on_seeds(base, common), on_seeds(new, common)
+    methods = {"full": base["methods"]["full"], **{m: v for m, v in new["methods"].items() if m != "full"}}
+    out = {k: v for k, v in new.items() if k not in bench_report.COMPARISONS}
+    out.update(methods=methods, **bench_report.comparisons(methods))
+    out["wall_ratio"] = out["wall_ratio_end_to_end"] = None
+    return out
 
 
 def on_seeds(summary: dict, seeds: list[int]) -> dict:

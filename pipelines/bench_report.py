@@ -77,6 +77,46 @@ def paired(methods: dict, a: str, b: str) -> list[dict]:
     return out
 
 
+def gap(methods: dict, a: str, b: str, i: int) -> float | None:
+    """Percentage points by which method ``a`` trails ``b`` in round ``i`` (test, mean over seeds)."""
+    x, y = methods[a]["rounds"][i]["test_acc_mean"], methods[b]["rounds"][i]["test_acc_mean"]
+    return None if x is None or y is None else 100 * (y - x)
+
+
+COMPARISONS = ("iteration_savings", "iteration_savings_end_to_end", "iteration_savings_compute", "wall_ratio",
+               "wall_ratio_end_to_end", "parity_gap_pp", "paired", "random_subset_gap_pp", "matched_gap_pp",
+               "reinit_gap_pp")  # what ``comparisons`` derives from the methods
+
+
+def comparisons(methods: dict) -> dict:
+    """PrAC against full-data IMP and the controls, from summarised ``methods``: the savings
+    (steps, end to end, every pass counted, wall), the parity gap, and PrAC minus each
+    control paired by seed. Empty unless both PrAC and full-data IMP ran."""
+    if not ("prac" in methods and "full" in methods):
+        return {}
+    full, prac = methods["full"], methods["prac"]
+    last = len(prac["rounds"]) - 1
+    gaps = [g for g in (gap(methods, "prac", "full", i) for i in range(1, last + 1)) if g is not None]
+    walls = prac["wall_seconds"] is not None and full["wall_seconds"] is not None
+    out = {
+        "iteration_savings": 1 - prac["steps_total"] / full["steps_total"],
+        "iteration_savings_end_to_end": 1 - (prac["steps_total"] + prac["retrain_steps"]) / full["steps_total"],
+        "iteration_savings_compute": 1 - prac["compute"] / full["compute"],
+        "wall_ratio": prac["wall_seconds"] / full["wall_seconds"] if walls else None,
+        "wall_ratio_end_to_end": (prac["wall_seconds"] + prac["retrain_seconds"]) / full["wall_seconds"] if walls else None,
+        "parity_gap_pp": max(gaps) if gaps else None,
+    }
+    # PrAC minus each control, paired by seed, at every round both retrained (> 0: PrAC is better)
+    out["paired"] = {m: paired(methods, "prac", m) for m in ("full", "random", "matched", "forgetting", "el2n", "ccs", "prac_paper")
+                     if m in methods}
+    # > 0: PrAC beats the control at the sparsest round
+    for other, name in (("random", "random_subset_gap_pp"), ("matched", "matched_gap_pp"), ("reinit", "reinit_gap_pp")):
+        if other in methods:
+            g = gap(methods, "prac", other, last)
+            out[name] = None if g is None else -g
+    return out
+
+
 def summarise(per_seed: list[dict]) -> dict:
     methods = {}
     for m in [m for m in LABELS if m in per_seed[0]]:
@@ -106,34 +146,11 @@ def summarise(per_seed: list[dict]) -> dict:
            "composition_by_class": per_seed[0]["composition_by_class"],
            "seconds": sum(s["seconds"] for s in per_seed)}
 
-    def gap(a: str, b: str, i: int) -> float | None:  # percentage points by which method a trails b in round i
-        x, y = methods[a]["rounds"][i]["test_acc_mean"], methods[b]["rounds"][i]["test_acc_mean"]
-        return None if x is None or y is None else 100 * (y - x)
-
-    if "prac" in methods and "full" in methods:
-        full, prac = methods["full"], methods["prac"]
-        last = len(prac["rounds"]) - 1
-        gaps = [g for g in (gap("prac", "full", i) for i in range(1, last + 1)) if g is not None]
-        out.update({
-            "iteration_savings": 1 - prac["steps_total"] / full["steps_total"],
-            "iteration_savings_end_to_end": 1 - (prac["steps_total"] + prac["retrain_steps"]) / full["steps_total"],
-            "iteration_savings_compute": 1 - prac["compute"] / full["compute"],
-            "wall_ratio": prac["wall_seconds"] / full["wall_seconds"],
-            "wall_ratio_end_to_end": (prac["wall_seconds"] + prac["retrain_seconds"]) / full["wall_seconds"],
-            "parity_gap_pp": max(gaps) if gaps else None,
-        })
-        # PrAC minus each control, paired by seed, at every round both retrained (> 0: PrAC is better)
-        out["paired"] = {m: paired(methods, "prac", m) for m in ("full", "random", "matched", "forgetting", "el2n", "ccs", "prac_paper")
-                         if m in methods}
-        # > 0: PrAC beats the control at the sparsest round
-        for other, name in (("random", "random_subset_gap_pp"), ("matched", "matched_gap_pp"), ("reinit", "reinit_gap_pp")):
-            if other in methods:
-                g = gap("prac", other, last)
-                out[name] = None if g is None else -g
+    out.update(comparisons(methods))
     if "transfer" in methods and "full" in methods:
         tr, last = methods["transfer"], len(methods["transfer"]["rounds"]) - 1
-        gaps = [g for g in (gap("transfer", "full", i) for i in range(1, last + 1)) if g is not None]
-        own = gap("transfer", "prac", last) if "prac" in methods else None
+        gaps = [g for g in (gap(methods, "transfer", "full", i) for i in range(1, last + 1)) if g is not None]
+        own = gap(methods, "transfer", "prac", last) if "prac" in methods else None
         out["transfer"] = {
             "source_model": per_seed[0]["transfer"]["source_model"],
             "prac_fraction": statistics.fmean(s["transfer"]["prac_fraction"] for s in per_seed),
@@ -174,7 +191,7 @@ def headline(s: dict) -> str:
     line = (f"iteration savings {100 * s['iteration_savings']:.1f} % (end to end "
             f"{100 * s['iteration_savings_end_to_end']:.1f} %"
             + (f"; counting every pass {100 * s['iteration_savings_compute']:.1f} %" if "iteration_savings_compute" in s
-               else "") + f"), wall ratio {s['wall_ratio']:.3f}; PrAC minus full-data IMP at its worst evaluated round "
+               else "") + f"), wall ratio {_ratio(s['wall_ratio'])}; PrAC minus full-data IMP at its worst evaluated round "
             f"{_pp(None if worst is None else -worst)} pp, PrAC minus random subset at the sparsest round "
             f"{_pp(s.get('random_subset_gap_pp'))} pp, PrAC minus compute-matched full data "
             f"{_pp(s.get('matched_gap_pp'))} pp")
@@ -223,6 +240,10 @@ def paired_tables(s: dict) -> list[str]:
                      for rows in by_round.values()]
             lines.append(f"| {100 * row['density']:.1f} | " + " | ".join(cells) + " |")
     return lines
+
+
+def _ratio(x) -> str:
+    return "– (the methods' walls were measured apart)" if x is None else f"{x:.3f}"
 
 
 def _pp(x) -> str:

@@ -1,6 +1,7 @@
 """The ablation table's paired comparison of each variant against the first."""
 
-from pipelines.ablation import against_first, compare, on_seeds
+from pipelines.ablation import against_first, combined, compare, on_seeds
+from pipelines.bench_report import headline
 
 
 def _variant(val: list[float], test: list[float]) -> dict:
@@ -64,3 +65,19 @@ def test_on_seeds_keeps_each_seeds_values_and_recomputes_the_mean():
     r = s["methods"]["prac"]["rounds"][1]
     assert s["seeds"] == [7, 5] and r["val_acc_values"] == [0.9, 0.5]
     assert abs(r["val_acc_mean"] - 0.7) < 1e-12
+
+
+def test_combined_puts_the_stored_full_data_imp_beside_the_new_methods_on_common_seeds():
+    base = _bench([0, 1, 2], {0: 0.50, 1: 0.60, 2: 0.70}, full={0: 0.80, 1: 0.81, 2: 0.82})
+    new = _bench([1, 2], {1: 0.83, 2: 0.84})
+    new["methods"]["random"] = _bench([1, 2], {1: 0.80, 2: 0.80})["methods"]["prac"]
+    for m in new["methods"].values():
+        m["retrain_steps"], m["retrain_seconds"] = 10, 1.0
+    s = combined(base, new)
+    assert s["seeds"] == [1, 2] and set(s["methods"]) == {"full", "prac", "random"}
+    assert s["methods"]["full"]["rounds"][1]["test_acc_values"] == [0.81, 0.82]   # the base's, on seeds 1 and 2
+    assert s["methods"]["prac"]["rounds"][1]["test_acc_values"] == [0.83, 0.84]   # the new file's, not the base's
+    assert abs(s["paired"]["full"][0]["test_pp"]["mean"] - 2.0) < 1e-9             # +2 pp on both seeds
+    assert abs(s["random_subset_gap_pp"] - 3.5) < 1e-9
+    assert abs(s["iteration_savings"] - 0.88) < 1e-12 and s["wall_ratio"] is None  # walls measured apart: none
+    assert "wall ratio – (the methods' walls were measured apart)" in headline(s)
