@@ -224,7 +224,7 @@ CASES = [
     case("weight-decay-negative", "build-prac", "--set", "train.weight_decay=-1",
          problem="train.weight_decay=-1 must be in [0, 1)", fix="e.g. 1e-4"),
     case("budget-beyond-a-round", "find-ticket", "--set", "prune.search_budget=2",
-         problem="prune.search_budget=2.0 must be a fraction in (0, 1]", fix="e.g. 0.03"),
+         problem="prune.search_budget=2.0 must be a fraction in (0, 1]", fix="e.g. 0.02"),
     case("epochs-overflow-steps", "build-prac", "--set", "train.epochs=1e308",
          problem="train.epochs=1e+308 is more than 1e+06 epochs", fix="train.epochs=10"),
     case("unknown-selector", "find-ticket", "--set", "select.method=hardest",

@@ -26,8 +26,8 @@ from prac.config.schema import Config, digest
 
 ROLES = ("data", "dense", "set", "search")
 BUILD_VERSION = 5   # 5: convnets evaluated channels-last on CPU; 4: the probe in bf16 where native; 3: EL2N; 2: roles
-SEARCH_VERSION = 17  # 17: convnets evaluated channels-last on CPU; 16: the probe in bf16 where native; 15: prac
-#                      leaves out never-learned; 14: magnitude
+SEARCH_VERSION = 18  # 18: budgets of 2 % of a round; 17: convnets evaluated channels-last on CPU; 16: the probe in
+#                      bf16 where native; 15: prac leaves out never-learned; 14: magnitude
 
 
 def role(f: dataclasses.Field) -> str:

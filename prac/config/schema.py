@@ -157,8 +157,9 @@ class PruneConfig:
                                   "set); rewind: the PrAC paper's (retrain from the rewind point on the whole set, "
                                   "epochs scaled by its size); imp: plain full-data IMP (prac.search.policies)",
                       "search")
-    search_budget: float = key(0.03, "finetune: steps of a search round as a fraction of a full-data round's (13 "
-                                     "rounds at 0.03: about 90 % fewer steps than full IMP)", "search")
+    search_budget: float = key(0.02, "finetune: steps of a search round as a fraction of a full-data round's (13 "
+                                     "rounds at 0.02: about 90 % fewer steps than full IMP; 0.03 until "
+                                     "SEARCH_VERSION 18)", "search")
     validate: str = key("last", "which tickets are retrained on the full data: last (the final round's) or bisect "
                                 "(the sparsest round within tolerance of the dense network, ~log2(rounds)+1 retrains)",
                         "search")
@@ -209,7 +210,7 @@ class PruneConfig:
             raise PracError(f"prune.search '{self.search}' is unknown; use {', '.join(SEARCHES)}")
         if not 0 < self.search_budget <= 1:
             raise PracError(f"prune.search_budget={self.search_budget} must be a fraction in (0, 1] of a full-data "
-                            "round; use e.g. 0.03")
+                            "round; use e.g. 0.02")
         if self.validate not in ("last", "bisect"):
             raise PracError(f"prune.validate '{self.validate}' is unknown; use last or bisect")
         if not 0 <= self.tolerance <= 100:
