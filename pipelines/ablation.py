@@ -32,9 +32,10 @@ import argparse
 import json
 from pathlib import Path
 
+from pipelines import bench_report, bench_stats
 from pipelines.bench import run_bench
-from pipelines import bench_report
-from pipelines.bench_report import _mean_std, diff_text, round_difference
+from pipelines.bench_report import diff_text
+from pipelines.bench_stats import round_difference
 from prac.config.load import load_config
 
 
@@ -143,14 +144,14 @@ def compare(rows: dict[str, dict]) -> str:
 def combined(base: dict, new: dict) -> dict:
     """A bench summary of ``base``'s full-data IMP beside ``new``'s other methods on the
     seeds both ran (``on_seeds``), with its comparisons recomputed
-    (``bench_report.comparisons``) and no wall ratio: the two were not timed side by side."""
+    (``bench_stats.comparisons``) and no wall ratio: the two were not timed side by side."""
     common = sorted(set(base["seeds"]) & set(new["seeds"]))
     if not common or "full" not in base["methods"]:
         raise SystemExit("--combine needs a first bench with full-data IMP and a seed in common with the second")
     base, new = on_seeds(base, common), on_seeds(new, common)
     methods = {"full": base["methods"]["full"], **{m: v for m, v in new["methods"].items() if m != "full"}}
-    out = {k: v for k, v in new.items() if k not in bench_report.COMPARISONS}
-    out.update(methods=methods, **bench_report.comparisons(methods))
+    out = {k: v for k, v in new.items() if k not in bench_stats.COMPARISONS}
+    out.update(methods=methods, **bench_stats.comparisons(methods))
     out["wall_ratio"] = out["wall_ratio_end_to_end"] = None
     return out
 
@@ -167,8 +168,9 @@ def on_seeds(summary: dict, seeds: list[int]) -> dict:
             for split in ("val", "test"):
                 values = r.get(f"{split}_acc_values")
                 if values is not None:
-                    r[f"{split}_acc_values"] = [values[i] for i in keep]
-                    r[f"{split}_acc_mean"], r[f"{split}_acc_std"] = _mean_std(r[f"{split}_acc_values"])
+                    kept = bench_stats.stat([values[i] for i in keep])
+                    r[f"{split}_acc_values"], r[f"{split}_acc_mean"], r[f"{split}_acc_std"] = \
+                        kept["values"], kept["mean"], kept["std"]
             rounds.append(r)
         methods[m] = {**v, "rounds": rounds}
     return {**summary, "methods": methods, "seeds": list(seeds)}
@@ -176,17 +178,18 @@ def on_seeds(summary: dict, seeds: list[int]) -> dict:
 
 def savings(rows: dict[str, dict], full: dict) -> str:
     """Each variant's PrAC steps (build and search) and its savings against ``full``, in steps
-    and with every pass counted, and the wall ratio (each file's own mean wall)."""
+    and with every pass counted, and the wall ratio (each file's own mean wall), as
+    ``bench_stats.comparisons`` derives them."""
     lines = ["| variant | PrAC steps | steps saved | every pass counted | wall over full-data IMP's |",
              "|---|---:|---:|---:|---:|"]
     for name, s in rows.items():
         p = s["methods"].get("prac")
         if p is None:
             continue
-        wall = "–" if not (p.get("wall_seconds") and full.get("wall_seconds")) else \
-            f"{p['wall_seconds'] / full['wall_seconds']:.3f}"
-        lines.append(f"| {name} | {p['steps_total']:,} | {100 * (1 - p['steps_total'] / full['steps_total']):.1f} % | "
-                     f"{100 * (1 - p['compute'] / full['compute']):.1f} % | {wall} |")
+        c = bench_stats.comparisons({"full": full, "prac": p})
+        wall = "–" if c["wall_ratio"] is None else f"{c['wall_ratio']:.3f}"
+        lines.append(f"| {name} | {p['steps_total']:,} | {100 * c['iteration_savings']:.1f} % | "
+                     f"{100 * c['iteration_savings_compute']:.1f} % | {wall} |")
     return "\n".join(lines)
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from pipelines import bench_report
+from pipelines import bench_report, bench_stats
 from prac import paths
 from prac.select import cache
 from prac.train import distributed
@@ -233,7 +233,7 @@ def run_bench(what: str, cfg: Config, seeds: int, out, progress, methods=DEFAULT
         ssrc = None if source is None else dataclasses.replace(source, seed=source.seed + i)
         return run_seed(scfg, root, progress, methods, eval_rounds, ssrc)
 
-    return bench_report.publish(report_dir, bench_report.summarise(bench_report.over_seeds(cfg, seeds, one)), cfg,
+    return bench_report.publish(report_dir, bench_stats.summarise(bench_report.over_seeds(cfg, seeds, one)), cfg,
                                 seeds, bench_report, "bench")
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from pipelines.bench_report import plot_finish, stat
+from pipelines.bench_report import plot_finish
+from pipelines.bench_stats import stat
 from prac.store import write_json
 
 LABELS = {"iterative": "iterative pruning (full-data IMP)", "oneshot": "one-shot pruning",

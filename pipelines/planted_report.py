@@ -23,7 +23,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from pipelines.bench_report import stat
+from pipelines.bench_stats import stat
 from prac.store import write_json
 
 LABELS = {"oracle": "oracle (planted mask)", "random": "random mask", "shuffled": "planted, shuffled per layer",

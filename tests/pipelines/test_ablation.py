@@ -42,7 +42,8 @@ def _bench(seeds: list[int], prac: dict[int, float], full: dict[int, float] | No
                            {"round": 1, "density": 0.8, "test_acc_mean": sum(v) / len(v), "test_acc_std": 0.0,
                             "val_acc_mean": sum(v) / len(v), "val_acc_std": 0.0,
                             "val_acc_values": v, "test_acc_values": v}],
-                "steps_total": steps, "compute": compute, "wall_seconds": steps / 100}
+                "steps_total": steps, "compute": compute, "wall_seconds": steps / 100,
+                "retrain_steps": 10, "retrain_seconds": 1.0}
     out = {"seeds": seeds, "methods": {"prac": method(prac, 120, 300)}}
     if full is not None:
         out["methods"]["full"] = method(full, 1000, 1000)
@@ -71,8 +72,6 @@ def test_combined_puts_the_stored_full_data_imp_beside_the_new_methods_on_common
     base = _bench([0, 1, 2], {0: 0.50, 1: 0.60, 2: 0.70}, full={0: 0.80, 1: 0.81, 2: 0.82})
     new = _bench([1, 2], {1: 0.83, 2: 0.84})
     new["methods"]["random"] = _bench([1, 2], {1: 0.80, 2: 0.80})["methods"]["prac"]
-    for m in new["methods"].values():
-        m["retrain_steps"], m["retrain_seconds"] = 10, 1.0
     s = combined(base, new)
     assert s["seeds"] == [1, 2] and set(s["methods"]) == {"full", "prac", "random"}
     assert s["methods"]["full"]["rounds"][1]["test_acc_values"] == [0.81, 0.82]   # the base's, on seeds 1 and 2

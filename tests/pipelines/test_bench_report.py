@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from pipelines.bench_report import difference, markdown, paired
+from pipelines.bench_report import markdown
+from pipelines.bench_stats import difference, paired
 
 
 def test_pairing_separates_methods_whose_unpaired_spreads_overlap():
