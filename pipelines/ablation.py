@@ -53,14 +53,26 @@ def main() -> None:
     ap.add_argument("--eval-rounds", default=None)
     ap.add_argument("--methods", default="full,prac,random,matched")
     a = ap.parse_args()
+
+    def bench_file(path: str) -> dict:  # a bench.json, or a one-line usage error
+        try:
+            s = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as e:
+            ap.error(f"cannot read bench file '{path}' ({e.__class__.__name__}); give a bench.json that prac bench wrote")
+        if not isinstance(s, dict) or not {"seeds", "methods"} <= s.keys():
+            ap.error(f"'{path}' is not a bench.json of prac bench (no seeds or methods); give one that it wrote")
+        return s
+
     if a.compare:
-        print(compare({name: json.loads(Path(path).read_text()) for name, _, path in
-                       (spec.partition("=") for spec in a.compare)}))
+        specs = [spec.partition("=") for spec in a.compare]
+        if any(not (name and path) for name, _, path in specs):
+            ap.error("--compare takes NAME=bench.json, e.g. --compare v18=docs/suite/fm-lenet-13rounds-8seeds-v18.json")
+        print(compare({name: bench_file(path) for name, _, path in specs}))
         return
     if a.combine:
         if not a.out:
             ap.error("--combine writes a bench: give --out DIR")
-        base, new = (json.loads(Path(f).read_text()) for f in a.combine)
+        base, new = (bench_file(f) for f in a.combine)
         s = combined(base, new)
         Path(a.out).mkdir(parents=True, exist_ok=True)
         bench_report.write(Path(a.out), s)

@@ -1,6 +1,10 @@
 """The ablation table's paired comparison of each variant against the first."""
 
-from pipelines.ablation import against_first, combined, compare, on_seeds
+import json
+
+import pytest
+
+from pipelines.ablation import against_first, combined, compare, main, on_seeds
 from pipelines.bench_report import headline
 
 
@@ -80,3 +84,20 @@ def test_combined_puts_the_stored_full_data_imp_beside_the_new_methods_on_common
     assert abs(s["random_subset_gap_pp"] - 3.5) < 1e-9
     assert abs(s["iteration_savings"] - 0.88) < 1e-12 and s["wall_ratio"] is None  # walls measured apart: none
     assert "wall ratio – (the methods' walls were measured apart)" in headline(s)
+
+
+@pytest.mark.parametrize("spec, says", [
+    ("v18={missing}", "cannot read bench file"),
+    ("v18={not_json}", "cannot read bench file"),
+    ("v18={not_bench}", "is not a bench.json of prac bench"),
+    ("v18", "--compare takes NAME=bench.json"),
+])
+def test_compare_refuses_what_is_not_a_bench_file_in_one_line(tmp_path, monkeypatch, capsys, spec, says):
+    (tmp_path / "not.json").write_text("seeds: [0]")
+    (tmp_path / "other.json").write_text(json.dumps({"seeds": [0]}))
+    spec = spec.format(missing=tmp_path / "none.json", not_json=tmp_path / "not.json", not_bench=tmp_path / "other.json")
+    monkeypatch.setattr("sys.argv", ["ablation", "--compare", spec])
+    with pytest.raises(SystemExit) as e:
+        main()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and says in err[-1] and "Traceback" not in "".join(err)
